@@ -1,0 +1,4 @@
+"""quant_sentiment
+"""
+
+__version__ = "0.1"

