@@ -1,0 +1,94 @@
+"""Load any saved model variant (FP32, FP16/BF16, quantized) behind one interface.
+
+Every variant folder written by the project can be reopened with
+:func:`load_classifier`, which returns an object with ``predict_logits(texts)`` and
+``id2label``. ``evaluate`` uses it to score and time every variant the same way.
+
+A variant folder either is a Hugging Face ``save_pretrained`` folder (``config.json``,
+format ``hf``) or carries a ``manifest.json`` whose ``format`` names a loader
+registered here with :func:`register_format`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+MANIFEST_FILE = "manifest.json"
+
+
+class Classifier(Protocol):
+    """What every loaded variant offers."""
+
+    id2label: dict[int, str]
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Logits (float32, ``[n, num_labels]``) in input order."""
+
+
+_LOADERS: dict[str, Callable[[Path, dict[str, Any]], Classifier]] = {}
+
+
+def register_format(name: str):
+    """Decorator registering a loader ``(folder, manifest) -> Classifier``."""
+
+    def deco(func):
+        _LOADERS[name] = func
+        return func
+
+    return deco
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The folder's ``manifest.json``, or ``{"format": "hf"}`` for a plain HF folder."""
+    folder = Path(folder)
+    path = folder / MANIFEST_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    if (folder / "config.json").is_file():
+        return {"format": "hf"}
+    raise FileNotFoundError(f"'{folder}' has neither {MANIFEST_FILE} nor config.json")
+
+
+def load_classifier(folder: str | Path, max_length: int = 128) -> Classifier:
+    """Open a saved variant folder as a :class:`Classifier`."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    fmt = manifest.get("format", "hf")
+    if fmt not in _LOADERS:
+        raise ValueError(f"Unknown variant format {fmt!r} in '{folder}'; "
+                         f"known: {sorted(_LOADERS)}")
+    return _LOADERS[fmt](folder, {**manifest, "max_length": max_length})
+
+
+class HFClassifier:
+    """A ``transformers`` sequence classifier (any dtype) as a :class:`Classifier`."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.id2label = {int(k): v for k, v in model.config.id2label.items()}
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        from quant_sentiment.inference import predict_logits
+
+        return predict_logits(self.model, self.tokenizer, texts, batch_size=batch_size,
+                              max_length=self.max_length, show_progress=False)
+
+
+@register_format("hf")
+def _load_hf(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    dtype = manifest.get("torch_dtype")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, **({"dtype": getattr(torch, dtype)} if dtype else {})
+    )
+    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
+                        max_length=manifest.get("max_length", 128))
