@@ -1,0 +1,88 @@
+"""Shared fixtures: the tracked sample corpus and a tiny BERT classifier.
+
+The tiny model (2 layers, hidden 32, WordPiece vocabulary trained on the sample
+corpus) is built in seconds and stands in for a fine-tuned model in unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = PROJECT_ROOT / "data" / "01_raw" / "sample"
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+LABEL_MAP = {"positive": 0, "neutral": 1, "negative": 2}
+TINY_SCRATCH = {
+    "vocab_size": 600,
+    "min_frequency": 1,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "max_position_embeddings": 128,
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def label_map() -> dict[str, int]:
+    return dict(LABEL_MAP)
+
+
+def read_sample_split(split: str) -> pd.DataFrame:
+    """A sample-corpus split as a clean frame (``text``, ``label``, ``label_id``)."""
+    frame = pd.read_csv(SAMPLE_DIR / f"{split}.tsv", sep="\t", header=None,
+                        names=["text", "label"], quoting=3)
+    frame["label_id"] = frame["label"].map(LABEL_MAP)
+    return frame
+
+
+@pytest.fixture(scope="session")
+def sample_splits() -> dict[str, pd.DataFrame]:
+    return {s: read_sample_split(s) for s in ("train", "valid", "test")}
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(sample_splits):
+    """An untrained tiny BERT classifier with a tokenizer trained on the sample corpus."""
+    import torch
+
+    from quant_sentiment.modeling import ModelBundle, build_scratch_model
+
+    torch.manual_seed(0)
+    model, tokenizer = build_scratch_model(
+        sample_splits["train"]["text"].tolist(), LABEL_MAP, TINY_SCRATCH
+    )
+    return ModelBundle(model=model.eval(), tokenizer=tokenizer,
+                       metadata={"label_map": LABEL_MAP, "model_source": "scratch"})
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny model saved as a Hugging Face folder (like ``finetuned_model``)."""
+    path = tmp_path_factory.mktemp("tiny_model")
+    tiny_bundle.model.save_pretrained(path)
+    tiny_bundle.tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; tests using it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent")
+    return SHARED_DATA
