@@ -12,6 +12,7 @@ registered here with :func:`register_format`.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +29,29 @@ class Classifier(Protocol):
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Logits (float32, ``[n, num_labels]``) in input order."""
+
+
+@dataclass(frozen=True)
+class VariantHandle:
+    """A saved variant folder, not yet loaded: its path and manifest.
+
+    ``VariantFolderDataset.load()`` returns this, so that nodes can score a variant
+    in-process (:meth:`load`) or time it in a fresh process (pass :attr:`path`).
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+
+    def load(self, max_length: int = 128) -> Classifier:
+        """Open the variant as a :class:`Classifier`."""
+        return load_classifier(self.path, max_length=max_length)
+
+
+class VariantArtifact(Protocol):
+    """What ``VariantFolderDataset.save`` accepts: anything that writes a folder."""
+
+    def save(self, folder: Path) -> None:
+        """Write the variant (weights, tokenizer, ``manifest.json``) into ``folder``."""
 
 
 _LOADERS: dict[str, Callable[[Path, dict[str, Any]], Classifier]] = {}

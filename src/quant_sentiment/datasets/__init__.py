@@ -2,5 +2,6 @@
 
 from quant_sentiment.datasets.hf_model_folder import HFModelFolderDataset
 from quant_sentiment.datasets.raw_lines import RawLinesDataset
+from quant_sentiment.datasets.variant_folder import VariantFolderDataset
 
-__all__ = ["HFModelFolderDataset", "RawLinesDataset"]
+__all__ = ["HFModelFolderDataset", "RawLinesDataset", "VariantFolderDataset"]
