@@ -86,3 +86,64 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent")
     return SHARED_DATA
+
+
+@pytest.fixture()
+def kedro_project(tmp_path, monkeypatch) -> Path:
+    """A throw-away copy of the project (conf, src, sample corpus) as the working dir.
+
+    Runs through ``KedroSession`` write their versioned artifacts into this copy, not
+    into the real ``data/`` folder.
+    """
+    import shutil
+
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("pyproject.toml", ".telemetry"):
+        if (PROJECT_ROOT / name).exists():
+            shutil.copy(PROJECT_ROOT / name, root / name)
+    shutil.copytree(PROJECT_ROOT / "conf", root / "conf",
+                    ignore=shutil.ignore_patterns("local"))
+    (root / "conf" / "local").mkdir()
+    shutil.copytree(PROJECT_ROOT / "src", root / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(SAMPLE_DIR, root / "data" / "01_raw" / "sample")
+    monkeypatch.chdir(root)
+    return root
+
+
+def run_session(root: Path, pipeline: str | None = None, env: str = "offline",
+                runtime_params: dict | None = None) -> None:
+    """Run a pipeline of the project copy at ``root`` through ``KedroSession``."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(root)
+    with KedroSession.create(project_path=root, env=env,
+                             runtime_params=runtime_params or {}) as session:
+        session.run(pipeline_name=pipeline)
+
+
+def tiny_finetune_params(**overrides) -> dict:
+    """Runtime params that make ``finetune`` train the tiny scratch BERT quickly."""
+    params = {
+        "model": {"source": "scratch", "scratch": dict(TINY_SCRATCH)},
+        "epochs": 1, "learning_rate": 1e-3, "train_batch_size": 16, "bf16": False,
+        "max_length": 64, "progress": False, "threads": 1,
+    }
+    params.update(overrides)
+    return flatten({"finetune": params})
+
+
+def flatten(params: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: Kedro deep-merges dotted runtime params
+    into the configured ones (as ``kedro run --params a.b=1`` does), while a nested
+    dict would replace the whole top-level key."""
+    flat = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

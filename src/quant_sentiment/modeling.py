@@ -44,26 +44,53 @@ def label_maps(label_map: dict[str, int]) -> tuple[dict[int, str], dict[str, int
     return {v: k for k, v in label2id.items()}, label2id
 
 
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
 def train_wordpiece_tokenizer(
     texts: list[str], vocab_size: int, min_frequency: int = 2, lowercase: bool = True
 ):
-    """Train a BERT WordPiece tokenizer on ``texts`` (IndoNLU's scratch baseline).
+    """Build a BERT WordPiece tokenizer from ``texts``, deterministically.
+
+    The vocabulary is: special tokens, every character seen (plain and ``##``
+    continuation), then whole words and word-piece n-grams (2-5 characters, word
+    starts and ``##`` continuations such as ``##nya``, ``##kan``) ranked by
+    ``frequency x (length - 1)`` with ties broken alphabetically, up to
+    ``vocab_size``. ``tokenizers``' ``WordPieceTrainer`` is not used because its
+    vocabulary changes from run to run on identical input (tie order), which would
+    break seeded reproducibility of the ``scratch`` baseline.
 
     Returns:
-        A ``BertTokenizerFast`` wrapping the trained tokenizer.
+        A ``BertTokenizer`` (fast, backed by ``tokenizers``) with this vocabulary.
     """
-    from tokenizers import BertWordPieceTokenizer
-    from transformers import BertTokenizerFast
+    from collections import Counter
 
-    wordpiece = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=False)
-    wordpiece.train_from_iterator(
-        texts,
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        show_progress=False,
-    )
-    return BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=lowercase)
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+    from transformers import BertTokenizer
+
+    normalizer = BertNormalizer(lowercase=lowercase, strip_accents=False)
+    pre = BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for w in words for c in w})
+    pieces: Counter[str] = Counter()
+    for word, count in words.items():
+        if count >= min_frequency:
+            pieces[word] += count * max(len(word) - 1, 1)
+        for n in range(2, 6):
+            if len(word) > n:
+                pieces[word[:n]] += count * (n - 1)
+                for i in range(1, len(word) - n + 1):
+                    pieces["##" + word[i : i + n]] += count * (n - 1)
+    vocab = list(SPECIAL_TOKENS) + chars + ["##" + c for c in chars]
+    seen = set(vocab)
+    ranked = sorted(((-score, piece) for piece, score in pieces.items()
+                     if piece not in seen))
+    vocab += [piece for _, piece in ranked[: max(vocab_size - len(vocab), 0)]]
+    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)},
+                         do_lower_case=lowercase, strip_accents=False)
 
 
 def build_scratch_model(

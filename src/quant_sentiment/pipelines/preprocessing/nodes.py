@@ -102,12 +102,16 @@ def validate_rows(
 
 @cache
 def _stopword_remover(keep: tuple[str, ...]):
-    from Sastrawi.Dictionary.ArrayDictionary import ArrayDictionary
-    from Sastrawi.StopWordRemover.StopWordRemover import StopWordRemover
+    """Filter Sastrawi's stop-word list out of a text, keeping the words in ``keep``.
+
+    Sastrawi's own ``StopWordRemover.remove`` deletes from the list it iterates over
+    and so keeps every second of two adjacent stop words ("yang dan" -> "dan"); the
+    list is Sastrawi's, the filtering is done here.
+    """
     from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
 
-    words = [w for w in StopWordRemoverFactory().get_stop_words() if w not in set(keep)]
-    return StopWordRemover(ArrayDictionary(words))
+    stop = frozenset(StopWordRemoverFactory().get_stop_words()) - frozenset(keep)
+    return lambda text: " ".join(w for w in text.split() if w not in stop)
 
 
 @cache
@@ -127,7 +131,7 @@ def _step_functions(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
         steps.append(("collapse_whitespace", lambda t: _WHITESPACE.sub(" ", t).strip()))
     if normalisation.get("remove_stopwords", False):
         remover = _stopword_remover(tuple(normalisation.get("stopwords_keep", [])))
-        steps.append(("remove_stopwords", remover.remove))
+        steps.append(("remove_stopwords", remover))
     if normalisation.get("stem", False):
         steps.append(("stem", _stemmer().stem))
     return steps

@@ -15,6 +15,7 @@ from .nodes import (
 )
 
 SPLITS = ("train", "valid", "test")
+SPLIT_OUTPUTS = ("invalid_rows", "normalised", "normalisation_stats", "emptied_rows")
 
 
 def _split_template() -> Pipeline:
@@ -45,6 +46,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             _split_template(),
             namespace=split,
             inputs={"raw": f"raw_{split}"},
+            outputs={name: f"{name}_{split}" for name in SPLIT_OUTPUTS},
             parameters={
                 "params:preprocessing.label_map": "params:preprocessing.label_map",
                 "params:preprocessing.validation": "params:preprocessing.validation",
@@ -57,7 +59,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 deduplicate_and_check_leakage,
-                inputs=[*(f"{s}.normalised" for s in SPLITS),
+                inputs=[*(f"normalised_{s}" for s in SPLITS),
                         "params:preprocessing.deduplicate"],
                 outputs=[*(f"clean_{s}" for s in SPLITS), "duplicate_report",
                          "deduplicated_rows"],
@@ -65,9 +67,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_quality_report,
-                inputs=[*(f"{s}.invalid_rows" for s in SPLITS),
-                        *(f"{s}.normalisation_stats" for s in SPLITS),
-                        *(f"{s}.emptied_rows" for s in SPLITS),
+                inputs=[*(f"invalid_rows_{s}" for s in SPLITS),
+                        *(f"normalisation_stats_{s}" for s in SPLITS),
+                        *(f"emptied_rows_{s}" for s in SPLITS),
                         "duplicate_report", "deduplicated_rows",
                         *(f"clean_{s}" for s in SPLITS)],
                 outputs=["preprocessing_report", "preprocessing_dropped_rows"],
