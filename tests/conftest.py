@@ -132,18 +132,4 @@ def tiny_finetune_params(**overrides) -> dict:
         "max_length": 64, "progress": False, "threads": 1,
     }
     params.update(overrides)
-    return flatten({"finetune": params})
-
-
-def flatten(params: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: Kedro deep-merges dotted runtime params
-    into the configured ones (as ``kedro run --params a.b=1`` does), while a nested
-    dict would replace the whole top-level key."""
-    flat = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+    return {"finetune": params}

@@ -50,7 +50,7 @@ def test_invalid_row_is_reported_with_file_and_line(kedro_project):
     with pytest.raises(Exception, match=r"test.tsv, line 61: expected 2 columns"):
         run_session(kedro_project, pipeline="preprocessing")
     run_session(kedro_project, pipeline="preprocessing",
-                runtime_params={"preprocessing.validation.on_invalid": "drop"})
+                runtime_params={"preprocessing": {"validation": {"on_invalid": "drop"}}})
     dropped = pd.read_csv(newest(kedro_project / "data",
                                  "08_reporting/sample_minilm/preprocessing_dropped_rows.csv/*/*.csv"))
     assert dropped[["split", "line", "check"]].values.tolist() == [["test", 61, "column_count"]]

@@ -57,9 +57,9 @@ def main() -> None:
             first = history.iloc[0]
             rows.append((name, first["train_seconds"], first["train_samples_per_second"]))
     base = rows[0][2]
-    print(f"\nenv={args.env} model={params['model']['source']} bf16={params['bf16']} "
-          f"steps={args.steps} batch={params['train_batch_size']} "
-          f"max_length={params['max_length']} threads={params.get('threads')}")
+    print(f"\nenv={args.env} model={params['model']['source']} bf16={params.get('bf16')} "
+          f"steps={args.steps} batch={params.get('train_batch_size')} "
+          f"max_length={params.get('max_length')} threads={params.get('threads')}")
     print("| mode | train seconds | samples/s | vs pad-to-max_length |")
     print("|---|---|---|---|")
     for name, seconds, sps in rows:

@@ -20,15 +20,7 @@ from tests.conftest import tiny_finetune_params
 
 
 def params(tmp_path, **overrides):
-    flat = tiny_finetune_params(checkpoint_dir=str(tmp_path / "ckpt"), **overrides)
-    out: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(".")[1:]
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
+    return tiny_finetune_params(checkpoint_dir=str(tmp_path / "ckpt"), **overrides)["finetune"]
 
 
 @pytest.fixture(scope="module")
