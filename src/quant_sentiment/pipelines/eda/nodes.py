@@ -37,7 +37,35 @@ logger = logging.getLogger(__name__)
 ALL = "all"
 WORD_PATTERN = re.compile(r"\w+(?:[-']\w+)*")
 LENGTH_MEASURES = {"n_chars": "characters", "n_words": "words", "n_tokens": "model tokens"}
+_NEGATIONS = ["tidak", "belum", "bukan", "jangan", "tak", "kurang"]
+# Defaults of ``params:eda`` (conf/base/parameters_eda.yml holds the same values).
+# Nodes merge the given settings over them, so a partial ``eda`` dict (e.g. from
+# ``--params eda.tokenizer=...``, which replaces the whole key in a non-base env) works.
+DEFAULTS: dict[str, Any] = {
+    "tokenizer": None,
+    "token_batch_size": 1000,
+    "truncation_lengths": [32, 64, 128, 256],
+    "coverage_target": 0.99,
+    "histogram_bins": 40,
+    "figure_top_n": 15,
+    "word_splits": None,
+    "ngrams": {"orders": [1, 2], "top_n": 20, "remove_stopwords": True,
+               "stopwords_keep": _NEGATIONS},
+    "distinctive": {"top_n": 20, "min_count": 5, "prior_scale": 1.0,
+                    "remove_stopwords": False, "stopwords_keep": _NEGATIONS},
+}
 _QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+def eda_settings(eda: dict[str, Any] | None) -> dict[str, Any]:
+    """``eda`` parameters merged over :data:`DEFAULTS` (nested dicts merged too)."""
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    for key, value in (eda or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -101,6 +129,7 @@ def load_tokenizer(
         OSError: If the source cannot be loaded (e.g. a hub id offline), with what
             to set instead.
     """
+    eda = eda_settings(eda)
     source = eda.get("tokenizer") or model.get("source")
     if not source:
         raise ValueError("No tokenizer configured: set eda.tokenizer or "
@@ -231,6 +260,7 @@ def measure_lengths(
     Returns:
         ``split``, ``label``, ``n_chars``, ``n_words``, ``n_tokens``.
     """
+    eda = eda_settings(eda)
     texts = corpus["text"].fillna("").astype(str).tolist()
     batch = int(eda.get("token_batch_size", 1000))
     n_tokens: list[int] = []
@@ -286,6 +316,7 @@ def token_coverage(lengths: pd.DataFrame, eda: dict[str, Any]) -> pd.DataFrame:
         ``split``, ``label``, ``max_length``, ``texts``, ``truncated``,
         ``truncated_share``, ``tokens_lost_share`` (tokens beyond ``L`` / all tokens).
     """
+    eda = eda_settings(eda)
     thresholds = sorted(int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256]))
     if not thresholds or thresholds[0] < 1:
         raise ValueError(f"eda.truncation_lengths must be positive integers, got "
@@ -386,6 +417,7 @@ def ngram_table(
         ``share`` (of all n-grams of that order in the group), ``documents`` (texts
         containing it).
     """
+    eda = eda_settings(eda)
     settings = eda.get("ngrams", {})
     top_n = int(settings.get("top_n", 20))
     stop = stopword_set(settings)
@@ -471,6 +503,7 @@ def distinctive_words(
         ``delta``, ``count_in_label``, ``count_in_rest``, ``rate_in_label`` and
         ``rate_in_rest`` (per 1,000 words).
     """
+    eda = eda_settings(eda)
     settings = eda.get("distinctive", {})
     top_n = int(settings.get("top_n", 15))
     min_count = int(settings.get("min_count", 1))

@@ -6,6 +6,8 @@ of table and figure nodes then runs under the namespaces ``eda_raw`` and
 ``eda_clean``; a final node compares the views and writes the report.
 """
 
+from functools import partial
+
 from kedro.pipeline import Node, Pipeline
 
 from . import plots
@@ -29,6 +31,7 @@ from .report import SECTIONS, VIEWS, build_report
 SPLITS = ("train", "valid", "test")
 TABLES = ("split_label_counts", "quality", "length_stats", "token_coverage", "ngrams",
           "distinctive_words")
+VIEW_TITLES = {"raw": "raw splits, validate_rows", "clean": "cleaned splits, clean_*"}
 SHARED = {"params:eda": "params:eda",
           "params:preprocessing.label_map": "params:preprocessing.label_map"}
 
@@ -57,10 +60,15 @@ def _inputs() -> Pipeline:
     ])
 
 
-def _view_template() -> Pipeline:
-    """Tables and figures of one view, from ``corpus`` and ``dropped``."""
-    label_map, eda, view = ("params:preprocessing.label_map", "params:eda",
-                            "params:view")
+def _view_template(view: str) -> Pipeline:
+    """Tables and figures of one view, from ``corpus`` and ``dropped``; ``view``
+    only sets the titles of figures and the Markdown tables."""
+    label_map, eda = "params:preprocessing.label_map", "params:eda"
+    title = VIEW_TITLES.get(view, view)
+
+    def titled(func):
+        return partial(func, view=title)
+
     return Pipeline([
         Node(split_label_counts, inputs=["corpus", label_map],
              outputs="table_split_label_counts", name="split_label_counts"),
@@ -76,25 +84,25 @@ def _view_template() -> Pipeline:
              name="ngram_table"),
         Node(distinctive_words, inputs=["corpus", eda, label_map],
              outputs="table_distinctive_words", name="distinctive_words"),
-        Node(render_markdown_tables,
-             inputs={"view": view, **{t: f"table_{t}" for t in TABLES}},
+        Node(titled(render_markdown_tables),
+             inputs={t: f"table_{t}" for t in TABLES},
              outputs="markdown_tables", name="render_markdown_tables"),
-        Node(plots.plot_label_distribution, inputs=["table_split_label_counts", view],
+        Node(titled(plots.plot_label_distribution), inputs=["table_split_label_counts"],
              outputs="figure_label_distribution", name="plot_label_distribution"),
-        Node(plots.plot_label_share, inputs=["table_split_label_counts", view],
+        Node(titled(plots.plot_label_share), inputs=["table_split_label_counts"],
              outputs="figure_label_share", name="plot_label_share"),
-        Node(plots.plot_length_histograms, inputs=["lengths", eda, label_map, view],
+        Node(titled(plots.plot_length_histograms), inputs=["lengths", eda, label_map],
              outputs="figure_length_histograms", name="plot_length_histograms"),
-        Node(plots.plot_length_boxplots, inputs=["lengths", label_map, view],
+        Node(titled(plots.plot_length_boxplots), inputs=["lengths", label_map],
              outputs="figure_length_boxplots", name="plot_length_boxplots"),
-        Node(plots.plot_token_coverage, inputs=["lengths", eda, view],
+        Node(titled(plots.plot_token_coverage), inputs=["lengths", eda],
              outputs="figure_token_coverage", name="plot_token_coverage"),
-        Node(plots.plot_ngrams, inputs=["table_ngrams", eda, view],
+        Node(titled(plots.plot_ngrams), inputs=["table_ngrams", eda],
              outputs="figure_ngrams", name="plot_ngrams"),
-        Node(plots.plot_top_words_per_class, inputs=["table_ngrams", eda, label_map, view],
+        Node(titled(plots.plot_top_words_per_class), inputs=["table_ngrams", eda, label_map],
              outputs="figure_top_words_per_class", name="plot_top_words_per_class"),
-        Node(plots.plot_distinctive_words,
-             inputs=["table_distinctive_words", eda, label_map, view],
+        Node(titled(plots.plot_distinctive_words),
+             inputs=["table_distinctive_words", eda, label_map],
              outputs="figure_distinctive_words", name="plot_distinctive_words"),
     ])
 
@@ -103,12 +111,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     """Create the ``eda`` pipeline (views ``eda_raw`` and ``eda_clean``)."""
     views = sum(
         Pipeline(
-            _view_template(),
+            _view_template(view),
             namespace=f"eda_{view}",
             inputs={"eda_tokenizer": "eda_tokenizer",
                     "dropped": ("eda_raw.dropped" if view == "raw"
                                 else "preprocessing_dropped_rows")},
-            parameters={**SHARED, "params:view": f"params:eda.views.{view}"},
+            parameters=SHARED,
         )
         for view in VIEWS
     )

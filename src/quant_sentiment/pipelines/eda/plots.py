@@ -15,7 +15,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .nodes import ALL, LENGTH_MEASURES, _label_order, _split_order  # noqa: E402
+from .nodes import (  # noqa: E402
+    ALL,
+    LENGTH_MEASURES,
+    _label_order,
+    _split_order,
+    eda_settings,
+)
 
 _DPI = 110
 
@@ -75,6 +81,7 @@ def plot_length_histograms(lengths: pd.DataFrame, eda: dict[str, Any],
                            label_map: dict[str, int], view: str):
     """Length histograms (density) for each measure, by split (left) and by label
     over all splits (right)."""
+    eda = eda_settings(eda)
     bins = int(eda.get("histogram_bins", 40))
     splits = _split_order(lengths)
     labels = _labels_in(lengths, label_map)
@@ -121,6 +128,7 @@ def plot_length_boxplots(lengths: pd.DataFrame, label_map: dict[str, int], view:
 def plot_token_coverage(lengths: pd.DataFrame, eda: dict[str, Any], view: str):
     """Cumulative share of texts by model-token length per split, with the candidate
     ``max_length`` values marked and the share truncated at each."""
+    eda = eda_settings(eda)
     thresholds = sorted(int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256]))
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=_DPI)
     for split in _split_order(lengths):
@@ -147,6 +155,7 @@ def _barh(ax, terms: pd.Series, values: pd.Series, title: str, xlabel: str):
 
 def plot_ngrams(ngrams: pd.DataFrame, eda: dict[str, Any], view: str):
     """Top n-grams over all labels, one panel per n-gram order."""
+    eda = eda_settings(eda)
     top = int(eda.get("figure_top_n", 15))
     orders = sorted(ngrams["n"].unique()) or [1]
     fig, axes = plt.subplots(1, len(orders), figsize=(5.5 * len(orders), 0.3 * top + 1.5),
@@ -162,6 +171,7 @@ def plot_ngrams(ngrams: pd.DataFrame, eda: dict[str, Any], view: str):
 def plot_top_words_per_class(ngrams: pd.DataFrame, eda: dict[str, Any],
                              label_map: dict[str, int], view: str):
     """Most frequent words (unigram counts) of each label, one panel per label."""
+    eda = eda_settings(eda)
     top = int(eda.get("figure_top_n", 15))
     words = ngrams[(ngrams["n"] == 1) & (ngrams["label"] != ALL)]
     labels = _labels_in(words, label_map) or ["(none)"]
@@ -176,6 +186,7 @@ def plot_top_words_per_class(ngrams: pd.DataFrame, eda: dict[str, Any],
 def plot_distinctive_words(distinctive: pd.DataFrame, eda: dict[str, Any],
                            label_map: dict[str, int], view: str):
     """Distinctive words per label: weighted log-odds z-scores vs the other labels."""
+    eda = eda_settings(eda)
     top = int(eda.get("figure_top_n", 15))
     labels = _labels_in(distinctive, label_map) or ["(none)"]
     fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 0.3 * top + 1.5),

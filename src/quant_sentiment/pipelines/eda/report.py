@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .nodes import ALL
+from .nodes import ALL, eda_settings
 
 # (key, heading, description) in report order; keys name the template outputs.
 SECTIONS: list[tuple[str, str, str]] = [
@@ -108,6 +108,7 @@ def build_report(
     Raises:
         KeyError: If an artifact of a section is missing.
     """
+    eda = eda_settings(eda)
     max_length = int(finetune.get("max_length", 128))
     target = float(eda.get("coverage_target", 0.99))
     head = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
