@@ -142,7 +142,7 @@ def plot_token_coverage(lengths: pd.DataFrame, eda: dict[str, Any], view: str):
     ax.set_xlabel("model tokens per text (special tokens included)")
     ax.set_ylabel("share of texts with at most x tokens")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="center right")
     return _done(fig, f"Token-length coverage ({view})")
 
 
