@@ -1,7 +1,13 @@
 """Custom Kedro datasets of the project."""
 
 from quant_sentiment.datasets.hf_model_folder import HFModelFolderDataset
+from quant_sentiment.datasets.matplotlib_png import MatplotlibPNGDataset
 from quant_sentiment.datasets.raw_lines import RawLinesDataset
 from quant_sentiment.datasets.variant_folder import VariantFolderDataset
 
-__all__ = ["HFModelFolderDataset", "RawLinesDataset", "VariantFolderDataset"]
+__all__ = [
+    "HFModelFolderDataset",
+    "MatplotlibPNGDataset",
+    "RawLinesDataset",
+    "VariantFolderDataset",
+]
