@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -194,9 +193,10 @@ def document_pair(doc_id: str, text: str, mode: str, span_words: int,
     length = min(span_words, half)
     if length < min_span_words:
         return None
-    rng = random.Random(f"span:{doc_id}")  # str seeds are stable across runs
-    a = rng.randint(0, half - length)
-    b = rng.randint(half, len(words) - length)
+    # Span positions fixed by the id (two 32-bit numbers from one BLAKE2b digest).
+    digest = hashlib.blake2b(f"span\x00{doc_id}".encode(), digest_size=8).digest()
+    a = int.from_bytes(digest[:4], "big") % (half - length + 1)
+    b = half + int.from_bytes(digest[4:], "big") % (len(words) - half - length + 1)
     return " ".join(words[a:a + length]), " ".join(words[b:b + length])
 
 
