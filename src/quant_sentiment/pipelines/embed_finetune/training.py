@@ -111,10 +111,11 @@ def training_arguments(cfg: dict[str, Any], output_dir: str):
 
     Duplicate-free batches (``BatchSamplers.NO_DUPLICATES``: a repeated text would be
     its own false negative), linear warmup, evaluation and checkpointing on the same
-    schedule, best checkpoint by the validation retrieval metric. No device is
-    forced: the Trainer uses the GPUs it is given (``torchrun``/``accelerate launch``)
-    or the CPU.
+    schedule, best checkpoint by the validation retrieval metric. The CPU is used
+    only when no GPU is visible; under ``torchrun``/``accelerate launch`` the Trainer
+    takes the GPU of each process.
     """
+    import torch
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -143,6 +144,8 @@ def training_arguments(cfg: dict[str, Any], output_dir: str):
         metric_for_best_model=best_metric_key(cfg),
         greater_is_better=True,
         bf16=bool(cfg.get("bf16", False)),
+        # CPU only when there is no GPU (bf16 autocast on CPU needs the flag).
+        use_cpu=not torch.cuda.is_available(),
         seed=seed, data_seed=seed,
         dataloader_num_workers=int(cfg.get("dataloader_num_workers", 0)),
         report_to="none",
