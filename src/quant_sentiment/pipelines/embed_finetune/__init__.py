@@ -1,0 +1,5 @@
+"""``embed_finetune``: sentence-embedding fine-tuning with in-batch negatives, measured by retrieval."""
+
+from .pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
