@@ -456,12 +456,17 @@ def _pareto_figure(table: pd.DataFrame, cost: str, xlabel: str, title: str,
         ax.annotate(r.variant, (getattr(r, cost), r.macro_f1), textcoords="offset points",
                     xytext=(5, 4), fontsize=8)
     if log_x:
+        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel("macro-F1 (test, 95 % bootstrap CI)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     plt.close(fig)
     return fig
