@@ -275,11 +275,18 @@ def initializer_bytes(path: Path) -> int:
     For a tiny test model the graph's node definitions outweigh the weights; this is
     the part that shrinks with quantization.
     """
+    import numpy as np
     import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(path)).graph
-    return int(sum(numpy_helper.to_array(init).nbytes for init in graph.initializer))
+    packed = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4}
+    total = 0
+    for init in onnx.load(str(path)).graph.initializer:
+        if init.data_type in packed:  # to_array unpacks 4-bit values into bytes
+            total += (int(np.prod(init.dims)) + 1) // 2
+        else:
+            total += numpy_helper.to_array(init).nbytes
+    return int(total)
 
 
 # ---------------------------------------------------------------- ORT INT8
