@@ -9,7 +9,8 @@ Usage (from the project root; the model folder is a ``finetuned_model`` version)
 Candidates: ONNX Runtime ``MatMulNBits`` (block 32/128, with and without 4-bit
 embeddings) as written by the pipeline's ``int4`` route, and optimum-quanto
 ``qint4`` weights (Linear layers only). Latency: batch 1, the first 64 test texts,
-median over 3 passes, torch/ORT threads = 2.
+median over 3 passes, torch/ORT threads = 2 (only meaningful on an otherwise idle
+machine).
 """
 
 from __future__ import annotations
