@@ -116,3 +116,106 @@ def _load_hf(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
     )
     return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
                         max_length=manifest.get("max_length", 128))
+
+
+# ---------------------------------------------------------------- quantized formats
+# Written by the ``quantize_ptq`` pipeline; each is documented in docs/quantize_ptq.md.
+
+ONNX_FILE = "model.onnx"
+TORCHAO_FILE = "torchao_state_dict.pt"
+
+
+def _sorted_batches(texts: Sequence[str], batch_size: int):
+    """Indices of ``texts`` in batches of similar length (as ``inference.predict_logits``)."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    for start in range(0, len(texts), batch_size):
+        yield order[start : start + batch_size]
+
+
+class OnnxClassifier:
+    """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer.
+
+    The session uses as many intra-op threads as torch does
+    (``torch.get_num_threads()``), so that timing it next to the PyTorch variants
+    compares like with like.
+    """
+
+    def __init__(self, model_path: Path, tokenizer, id2label: dict[int, str],
+                 max_length: int = 128, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads is None:
+            import torch
+
+            threads = torch.get_num_threads()
+        options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(model_path), options,
+                                            providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.id2label = id2label
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        texts = list(texts)
+        out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
+        for idx in _sorted_batches(texts, batch_size):
+            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="np")
+            feed = {name: enc[name].astype(np.int64) for name in self.input_names}
+            out[idx] = self.session.run(["logits"], feed)[0]
+        return out
+
+
+@register_format("onnx")
+def _load_onnx(folder: Path, manifest: dict[str, Any]) -> OnnxClassifier:
+    """ONNX Runtime variants (``int8_ort``, the ``MatMulNBits`` ``int4``)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(folder)
+    return OnnxClassifier(folder / manifest.get("weights_file", ONNX_FILE),
+                          AutoTokenizer.from_pretrained(folder),
+                          {int(k): v for k, v in config.id2label.items()},
+                          max_length=manifest.get("max_length", 128),
+                          threads=manifest.get("threads"))
+
+
+@register_format("torchao")
+def _load_torchao(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
+    """torchao-quantized model: ``config.json`` + a ``torch.save``'d state dict.
+
+    The architecture is rebuilt from the config (random init, on CPU: not on the
+    ``meta`` device, which would leave non-persistent buffers such as
+    ``position_ids`` empty) and the quantized tensors are assigned in place.
+    """
+    import torch
+    import torchao.quantization  # noqa: F401  (registers the tensor subclasses)
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_config(config)
+    state = torch.load(folder / manifest.get("weights_file", TORCHAO_FILE),
+                       weights_only=True, map_location="cpu")
+    model.load_state_dict(state, assign=True)
+    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
+                        max_length=manifest.get("max_length", 128))
+
+
+@register_format("bnb")
+def _load_bnb(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
+    """bitsandbytes INT8 / NF4 model saved with ``save_pretrained`` (needs CUDA)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForSequenceClassification.from_pretrained(folder, device_map=device)
+    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
+                        max_length=manifest.get("max_length", 128))
+
+
+@register_format("skipped")
+def _load_skipped(folder: Path, manifest: dict[str, Any]) -> Classifier:
+    """A variant that was not built: loading it is an error that says why."""
+    raise ValueError(f"Variant {manifest.get('variant')!r} in '{folder}' was skipped: "
+                     f"{manifest.get('reason', 'no reason recorded')}")
