@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import Version
 
+from quant_sentiment.datasets._folder import FolderDataset
 from quant_sentiment.modeling import METADATA_FILE, ModelBundle
 
 
-class HFModelFolderDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
+class HFModelFolderDataset(FolderDataset):
     """Save/load a :class:`~quant_sentiment.modeling.ModelBundle` as a model folder.
 
     The folder holds what ``save_pretrained`` writes for the model and the tokenizer
@@ -31,6 +31,8 @@ class HFModelFolderDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
           versioned: true
     """
 
+    marker = "config.json"
+
     def __init__(
         self,
         filepath: str,
@@ -48,31 +50,17 @@ class HFModelFolderDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
             version: Kedro version (set by the catalog for ``versioned: true``).
             metadata: Free-form metadata (ignored by Kedro).
         """
-        super().__init__(PurePosixPath(filepath), version)
+        super().__init__(filepath, version, metadata)
         self._load_args = dict(load_args or {})
-        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {
-            "filepath": str(self._filepath),
-            "load_args": self._load_args,
-            "version": self._version,
-        }
-
-    def _exists(self) -> bool:
-        try:
-            path = Path(str(self._get_load_path()))
-        except DatasetError:
-            return False
-        return (path / "config.json").is_file()
+        return {**super()._describe(), "load_args": self._load_args}
 
     def load(self) -> ModelBundle:
         """Load the model, tokenizer and metadata from the (newest) folder."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        path = Path(str(self._get_load_path()))
-        if not (path / "config.json").is_file():
-            raise DatasetError(f"No model folder (config.json) at '{path}'.")
+        path = self._load_folder()
         load_args = dict(self._load_args)
         if isinstance(load_args.get("dtype"), str):
             import torch
@@ -85,18 +73,13 @@ class HFModelFolderDataset(AbstractVersionedDataset[ModelBundle, ModelBundle]):
         return ModelBundle(model=model, tokenizer=tokenizer, metadata=metadata)
 
     def save(self, data: ModelBundle) -> None:
-        """Write the bundle to a temporary folder, then move it into place."""
-        path = Path(str(self._get_save_path()))
-        tmp = path.with_name(path.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        data.model.save_pretrained(tmp)
-        data.tokenizer.save_pretrained(tmp)
-        (tmp / METADATA_FILE).write_text(
-            json.dumps(data.metadata, indent=2, sort_keys=True, default=str)
-        )
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-        self._cached_load_version = None  # the next load sees the version just saved
+        """Write model, tokenizer and metadata to a temporary folder, then move it."""
+
+        def write(folder: Path) -> None:
+            data.model.save_pretrained(folder)
+            data.tokenizer.save_pretrained(folder)
+            (folder / METADATA_FILE).write_text(
+                json.dumps(data.metadata, indent=2, sort_keys=True, default=str)
+            )
+
+        self._write_folder(write)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io import AbstractVersionedDataset, DatasetError, Version
+from kedro.io import Version
+
+from quant_sentiment.datasets._folder import FolderDataset
 
 # Written by ``SentenceTransformer.save``; its presence marks a complete folder.
 _MODULES_FILE = "modules.json"
 
 
-class SentenceTransformerFolderDataset(AbstractVersionedDataset[Any, Any]):
+class SentenceTransformerFolderDataset(FolderDataset):
     """Save/load a ``SentenceTransformer`` as the folder ``SentenceTransformer.save`` writes.
 
     The saved folder is self-contained: ``SentenceTransformer(<folder>)`` loads it
@@ -26,6 +26,8 @@ class SentenceTransformerFolderDataset(AbstractVersionedDataset[Any, Any]):
           filepath: data/06_models/embed_model
           versioned: true
     """
+
+    marker = _MODULES_FILE
 
     def __init__(
         self,
@@ -46,39 +48,20 @@ class SentenceTransformerFolderDataset(AbstractVersionedDataset[Any, Any]):
             version: Kedro version (set by the catalog for ``versioned: true``).
             metadata: Free-form metadata (ignored by Kedro).
         """
-        super().__init__(PurePosixPath(filepath), version)
+        super().__init__(filepath, version, metadata)
         self._load_args = dict(load_args or {})
         self._save_args = dict(save_args or {})
-        self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "load_args": self._load_args,
-                "save_args": self._save_args, "version": self._version}
-
-    def _exists(self) -> bool:
-        try:
-            path = Path(str(self._get_load_path()))
-        except DatasetError:
-            return False
-        return (path / _MODULES_FILE).is_file()
+        return {**super()._describe(), "load_args": self._load_args,
+                "save_args": self._save_args}
 
     def load(self) -> Any:
         """Load the (newest) folder with ``SentenceTransformer(<folder>)``."""
         from sentence_transformers import SentenceTransformer
 
-        path = Path(str(self._get_load_path()))
-        if not (path / _MODULES_FILE).is_file():
-            raise DatasetError(f"No sentence-transformers folder ({_MODULES_FILE}) at '{path}'.")
-        return SentenceTransformer(str(path), **self._load_args)
+        return SentenceTransformer(str(self._load_folder()), **self._load_args)
 
     def save(self, data: Any) -> None:
         """Write the model to a temporary folder, then move it into place."""
-        path = Path(str(self._get_save_path()))
-        tmp = path.with_name(path.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        data.save(str(tmp), **self._save_args)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        self._write_folder(lambda folder: data.save(str(folder), **self._save_args))
