@@ -6,7 +6,7 @@ of table and figure nodes then runs under the namespaces ``eda_raw`` and
 ``eda_clean``; a final node compares the views and writes the report.
 """
 
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
@@ -67,7 +67,7 @@ def _view_template(view: str) -> Pipeline:
     title = VIEW_TITLES.get(view, view)
 
     def titled(func):
-        return partial(func, view=title)
+        return update_wrapper(partial(func, view=title), func)
 
     return Pipeline([
         Node(split_label_counts, inputs=["corpus", label_map],
