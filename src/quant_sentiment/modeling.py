@@ -23,11 +23,13 @@ class ModelBundle:
         tokenizer: The matching tokenizer.
         metadata: JSON-serialisable facts saved next to the weights (training
             config, label map, source, data fingerprint).
+        path: The folder the bundle was loaded from (``None`` before it is saved).
     """
 
     model: Any
     tokenizer: Any
     metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def label_maps(label_map: dict[str, int]) -> tuple[dict[int, str], dict[str, int]]:

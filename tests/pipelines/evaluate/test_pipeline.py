@@ -57,7 +57,7 @@ def test_variant_list_lives_in_one_place():
     pipe = create_pipeline()
     assert {n.namespace for n in pipe.nodes if n.namespace} == {
         f"eval_{v}" for v in VARIANT_SOURCES}
-    assert {"ptq_int8_ort_model", "ptq_int8_ort_test_predictions", "fp32_model_handle",
+    assert {"ptq_int8_ort_model", "ptq_int8_ort_test_predictions", "finetuned_model",
             "finetune_test_predictions", "clean_train"} <= pipe.inputs()
     with pytest.raises(ValueError, match="Unknown variants"):
         create_pipeline(["int3"])
@@ -68,7 +68,10 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         project_catalog, tiny_bundle, tiny_model_dir, sample_splits, tmp_path):
     from kedro.runner import SequentialRunner
 
-    from quant_sentiment.pipelines.evaluate.nodes import predict_with_variant
+    from quant_sentiment.pipelines.evaluate.nodes import (
+        predict_with_variant,
+        reference_handle,
+    )
 
     catalog = project_catalog
     test = sample_splits["test"].assign(source="test.tsv", line=lambda f: f.index + 1)
@@ -76,7 +79,8 @@ def test_pipeline_one_row_per_variant_every_column_filled(
     catalog.save("clean_test", test)
     catalog.save("finetuned_model", tiny_bundle)
     catalog.save("finetune_test_predictions",
-                 predict_with_variant(catalog.load("fp32_model_handle"), test, {}))
+                 predict_with_variant(reference_handle(catalog.load("finetuned_model")),
+                                      test, {}))
     bf16 = {"variant": "bf16", "status": "ok", "format": "hf", "torch_dtype": "bfloat16",
             "method": "bf16 cast", "library": "torch", "bits": 16}
     catalog.save("ptq_bf16_model", CopyWithManifest(tiny_model_dir, bf16))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from quant_sentiment.baseline import SklearnVariant, build_tfidf_logreg
 from quant_sentiment.benchmark import benchmark_in_subprocess
 from quant_sentiment.inference import predictions_frame
 from quant_sentiment.metrics import classification_metrics, confusion_matrix_figure
-from quant_sentiment.modeling import label_maps
+from quant_sentiment.modeling import ModelBundle, label_maps
 from quant_sentiment.significance import (
     argmax_agreement,
     bootstrap_macro_f1,
@@ -26,7 +27,7 @@ from quant_sentiment.significance import (
     mcnemar_exact,
     pareto_front,
 )
-from quant_sentiment.variants import VariantHandle
+from quant_sentiment.variants import VariantHandle, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -482,3 +483,18 @@ def plot_f1_vs_size(table: pd.DataFrame):
     """macro-F1 vs size on disk, Pareto front (smaller and better) marked."""
     return _pareto_figure(table, "size_mb", "size on disk (MB, log scale)",
                           "macro-F1 vs size", log_x=True)
+
+
+def reference_handle(bundle: ModelBundle) -> VariantHandle:
+    """The fine-tuned FP32 model (``finetuned_model``) as a lazy variant handle.
+
+    Reading ``finetuned_model`` itself (rather than a second catalog entry on the same
+    folder) lets Kedro order evaluation after fine-tuning in one ``kedro run``, and
+    ``--load-versions finetuned_model:<ts>`` pins the reference.
+
+    Raises:
+        ValueError: If the bundle was not loaded from a folder.
+    """
+    if bundle.path is None:
+        raise ValueError("finetuned_model has no folder: save it through the catalog first.")
+    return VariantHandle(path=Path(bundle.path), manifest=read_manifest(bundle.path))

@@ -25,6 +25,7 @@ from .nodes import (
     plot_variant_confusion_matrix,
     predict_with_variant,
     quality_metrics,
+    reference_handle,
     summarise_variant,
     train_tfidf_logreg,
 )
@@ -122,6 +123,10 @@ def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline
     if "tfidf_logreg" in names:
         parts.append(baseline_pipeline())
     summaries = [f"eval_{name}_summary" for name in names]
+    reference = Pipeline([
+        Node(reference_handle, inputs="finetuned_model",
+             outputs=VARIANT_SOURCES[REFERENCE][0], name="reference_model_handle"),
+    ])
     comparison = Pipeline([
         Node(_bind(build_comparison_table, reference=REFERENCE), inputs=summaries,
              outputs="evaluate_comparison_table", name="build_comparison_table"),
@@ -133,4 +138,4 @@ def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline
         Node(plot_f1_vs_size, inputs="evaluate_comparison_table",
              outputs="evaluate_f1_vs_size", name="plot_f1_vs_size"),
     ])
-    return Pipeline([*parts, comparison], tags=["evaluate"])
+    return Pipeline([reference, *parts, comparison], tags=["evaluate"])
