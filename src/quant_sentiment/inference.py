@@ -8,6 +8,17 @@ import numpy as np
 import pandas as pd
 
 
+def length_sorted_batches(texts: Sequence[str], batch_size: int):
+    """Yield index arrays of ``texts`` in batches of similar character length.
+
+    Batching similar lengths keeps dynamic padding small; callers write results back
+    by index, so the output order is the input order.
+    """
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    for start in range(0, len(texts), batch_size):
+        yield order[start : start + batch_size]
+
+
 def predict_logits(
     model,
     tokenizer,
@@ -18,7 +29,7 @@ def predict_logits(
 ) -> np.ndarray:
     """Return the logits (``float32``, shape ``[n, num_labels]``) for ``texts``.
 
-    Texts are batched by similar token length (dynamic padding), and the result is
+    Texts are batched by similar length (small dynamic padding), and the result is
     returned in the input order.
     """
     import torch
@@ -27,14 +38,13 @@ def predict_logits(
     texts = list(texts)
     if not texts:
         return np.zeros((0, model.config.num_labels), dtype=np.float32)
-    lengths = [len(t) for t in texts]
-    order = np.argsort(lengths, kind="stable")
     out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     model.eval()
-    starts = range(0, len(texts), batch_size)
+    batches = length_sorted_batches(texts, batch_size)
+    total = -(-len(texts) // batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, desc="predict", disable=not show_progress, leave=False):
-            idx = order[start : start + batch_size]
+        for idx in tqdm(batches, total=total, desc="predict", disable=not show_progress,
+                        leave=False):
             enc = tokenizer(
                 [texts[i] for i in idx], padding=True, truncation=True,
                 max_length=max_length, return_tensors="pt",
@@ -54,8 +64,9 @@ def predictions_frame(
         logits: Logits in the row order of ``frame``.
         id2label: Label names by id.
     """
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    probs = softmax(logits, axis=1)
     out = frame.reset_index(drop=True).copy()
     out["pred_id"] = logits.argmax(axis=1)
     out["pred_label"] = out["pred_id"].map(id2label)

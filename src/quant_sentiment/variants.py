@@ -125,13 +125,6 @@ ONNX_FILE = "model.onnx"
 TORCHAO_FILE = "torchao_state_dict.pt"
 
 
-def _sorted_batches(texts: Sequence[str], batch_size: int):
-    """Indices of ``texts`` in batches of similar length (as ``inference.predict_logits``)."""
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    for start in range(0, len(texts), batch_size):
-        yield order[start : start + batch_size]
-
-
 class OnnxClassifier:
     """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer.
 
@@ -160,7 +153,9 @@ class OnnxClassifier:
     def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = list(texts)
         out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
-        for idx in _sorted_batches(texts, batch_size):
+        from quant_sentiment.inference import length_sorted_batches
+
+        for idx in length_sorted_batches(texts, batch_size):
             enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="np")
             feed = {name: enc[name].astype(np.int64) for name in self.input_names}
