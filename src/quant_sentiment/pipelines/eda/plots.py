@@ -168,6 +168,12 @@ def plot_ngrams(ngrams: pd.DataFrame, eda: dict[str, Any], view: str):
     return _done(fig, f"Most frequent n-grams ({view}, {stop})")
 
 
+def _label_panels(n_labels: int, top: int):
+    """One horizontal-bar panel per label, tall enough for ``top`` bars."""
+    return plt.subplots(1, n_labels, figsize=(4.5 * n_labels, 0.3 * top + 1.5),
+                        dpi=_DPI, squeeze=False)
+
+
 def plot_top_words_per_class(ngrams: pd.DataFrame, eda: dict[str, Any],
                              label_map: dict[str, int], view: str):
     """Most frequent words (unigram counts) of each label, one panel per label."""
@@ -175,8 +181,7 @@ def plot_top_words_per_class(ngrams: pd.DataFrame, eda: dict[str, Any],
     top = int(eda.get("figure_top_n", 15))
     words = ngrams[(ngrams["n"] == 1) & (ngrams["label"] != ALL)]
     labels = _labels_in(words, label_map) or ["(none)"]
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 0.3 * top + 1.5),
-                             dpi=_DPI, squeeze=False)
+    fig, axes = _label_panels(len(labels), top)
     for ax, label in zip(axes[0], labels, strict=True):
         part = words[words["label"] == label].head(top)
         _barh(ax, part["ngram"], part["count"], label, "count")
@@ -189,8 +194,7 @@ def plot_distinctive_words(distinctive: pd.DataFrame, eda: dict[str, Any],
     eda = eda_settings(eda)
     top = int(eda.get("figure_top_n", 15))
     labels = _labels_in(distinctive, label_map) or ["(none)"]
-    fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 0.3 * top + 1.5),
-                             dpi=_DPI, squeeze=False)
+    fig, axes = _label_panels(len(labels), top)
     for ax, label in zip(axes[0], labels, strict=True):
         part = distinctive[distinctive["label"] == label].head(top)
         _barh(ax, part["word"], part["z"], label, "log-odds z (vs other labels)")
