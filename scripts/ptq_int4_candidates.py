@@ -55,28 +55,42 @@ def main(model_dir: str, test_csv: str) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         fp32_size = methods.folder_size(Path(tmp))
-    rows = [{"candidate": "FP32 (reference)", "mb": fp32_size / 1e6, "pct": 100.0,
-             "ms": latency_ms(HFClassifier(model, tokenizer), texts[:64]),
-             "agreement": 100.0}]
+    rows = [
+        {
+            "candidate": "FP32 (reference)",
+            "mb": fp32_size / 1e6,
+            "pct": 100.0,
+            "ms": latency_ms(HFClassifier(model, tokenizer), texts[:64]),
+            "agreement": 100.0,
+        }
+    ]
     configs = {
         "ORT MatMulNBits b32 sym + 4-bit emb": {"block_size": 32},
         "ORT MatMulNBits b64 sym + 4-bit emb": {"block_size": 64},
         "ORT MatMulNBits b128 sym + 4-bit emb": {"block_size": 128},
         "ORT MatMulNBits b32 asym + 4-bit emb": {"block_size": 32, "symmetric": False},
-        "ORT MatMulNBits b32 sym, FP32 emb": {"block_size": 32,
-                                              "quantize_embeddings": False},
+        "ORT MatMulNBits b32 sym, FP32 emb": {
+            "block_size": 32,
+            "quantize_embeddings": False,
+        },
     }
     for name, params in configs.items():
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            methods.finalize_manifest(folder, methods.write_ort_int4(model, tokenizer,
-                                                                     folder, params))
+            methods.finalize_manifest(
+                folder, methods.write_ort_int4(model, tokenizer, folder, params)
+            )
             classifier = load_classifier(folder)
             logits = classifier.predict_logits(texts)
-            rows.append({"candidate": name, "mb": methods.folder_size(folder) / 1e6,
-                         "ms": latency_ms(classifier, texts[:64]),
-                         "agreement": 100 * float((logits.argmax(1) ==
-                                                   fp32_logits.argmax(1)).mean())})
+            rows.append(
+                {
+                    "candidate": name,
+                    "mb": methods.folder_size(folder) / 1e6,
+                    "ms": latency_ms(classifier, texts[:64]),
+                    "agreement": 100
+                    * float((logits.argmax(1) == fp32_logits.argmax(1)).mean()),
+                }
+            )
     rows.append(quanto_qint4(model, tokenizer, texts, fp32_logits))
     for row in rows:
         row["pct"] = 100 * row["mb"] * 1e6 / fp32_size
@@ -96,7 +110,9 @@ def quanto_qint4(model, tokenizer, texts, fp32_logits) -> dict:
     freeze(quantized)
     with tempfile.TemporaryDirectory() as tmp:
         save_file(quantized.state_dict(), f"{tmp}/model.safetensors")
-        Path(tmp, "quantization_map.json").write_text(json.dumps(quantization_map(quantized)))
+        Path(tmp, "quantization_map.json").write_text(
+            json.dumps(quantization_map(quantized))
+        )
         quantized.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         size = methods.folder_size(Path(tmp))
@@ -104,17 +120,27 @@ def quanto_qint4(model, tokenizer, texts, fp32_logits) -> dict:
     with torch.no_grad():
         logits = predict_with_no_grad(quantized, tokenizer, texts)
         ms = statistics.median(
-            _time_no_grad(quantized, tokenizer, texts[:64]) for _ in range(3))
-    return {"candidate": "quanto qint4 (Linear only)", "mb": size / 1e6, "ms": ms,
-            "agreement": 100 * float((logits.argmax(1) == fp32_logits.argmax(1)).mean())}
+            _time_no_grad(quantized, tokenizer, texts[:64]) for _ in range(3)
+        )
+    return {
+        "candidate": "quanto qint4 (Linear only)",
+        "mb": size / 1e6,
+        "ms": ms,
+        "agreement": 100 * float((logits.argmax(1) == fp32_logits.argmax(1)).mean()),
+    }
 
 
 def predict_with_no_grad(model, tokenizer, texts, batch_size: int = 64) -> np.ndarray:
     """Logits under ``torch.no_grad`` (quanto cannot run under inference_mode)."""
     out = []
     for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                        max_length=128, return_tensors="pt")
+        enc = tokenizer(
+            texts[start : start + batch_size],
+            padding=True,
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+        )
         out.append(model(**enc).logits.float().numpy())
     return np.concatenate(out)
 

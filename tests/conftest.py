@@ -45,8 +45,13 @@ def label_map() -> dict[str, int]:
 
 def read_sample_split(split: str) -> pd.DataFrame:
     """A sample-corpus split as a clean frame (``text``, ``label``, ``label_id``)."""
-    frame = pd.read_csv(SAMPLE_DIR / f"{split}.tsv", sep="\t", header=None,
-                        names=["text", "label"], quoting=3)
+    frame = pd.read_csv(
+        SAMPLE_DIR / f"{split}.tsv",
+        sep="\t",
+        header=None,
+        names=["text", "label"],
+        quoting=3,
+    )
     frame["label_id"] = frame["label"].map(LABEL_MAP)
     return frame
 
@@ -67,8 +72,11 @@ def tiny_bundle(sample_splits):
     model, tokenizer = build_scratch_model(
         sample_splits["train"]["text"].tolist(), LABEL_MAP, TINY_SCRATCH
     )
-    return ModelBundle(model=model.eval(), tokenizer=tokenizer,
-                       metadata={"label_map": LABEL_MAP, "model_source": "scratch"})
+    return ModelBundle(
+        model=model.eval(),
+        tokenizer=tokenizer,
+        metadata={"label_map": LABEL_MAP, "model_source": "scratch"},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -102,25 +110,34 @@ def kedro_project(tmp_path, monkeypatch) -> Path:
     for name in ("pyproject.toml", ".telemetry"):
         if (PROJECT_ROOT / name).exists():
             shutil.copy(PROJECT_ROOT / name, root / name)
-    shutil.copytree(PROJECT_ROOT / "conf", root / "conf",
-                    ignore=shutil.ignore_patterns("local"))
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
     (root / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", root / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        PROJECT_ROOT / "src",
+        root / "src",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
     shutil.copytree(SAMPLE_DIR, root / "data" / "01_raw" / "sample")
     monkeypatch.chdir(root)
     return root
 
 
-def run_session(root: Path, pipeline: str | None = None, env: str = "offline",
-                runtime_params: dict | None = None) -> None:
+def run_session(
+    root: Path,
+    pipeline: str | None = None,
+    env: str = "offline",
+    runtime_params: dict | None = None,
+) -> None:
     """Run a pipeline of the project copy at ``root`` through ``KedroSession``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env=env,
-                             runtime_params=runtime_params or {}) as session:
+    with KedroSession.create(
+        project_path=root, env=env, runtime_params=runtime_params or {}
+    ) as session:
         session.run(pipeline_name=pipeline)
 
 
@@ -128,8 +145,13 @@ def tiny_finetune_params(**overrides) -> dict:
     """Runtime params that make ``finetune`` train the tiny scratch BERT quickly."""
     params = {
         "model": {"source": "scratch", "scratch": dict(TINY_SCRATCH)},
-        "epochs": 1, "learning_rate": 1e-3, "train_batch_size": 16, "bf16": False,
-        "max_length": 64, "progress": False, "threads": 1,
+        "epochs": 1,
+        "learning_rate": 1e-3,
+        "train_batch_size": 16,
+        "bf16": False,
+        "max_length": 64,
+        "progress": False,
+        "threads": 1,
     }
     params.update(overrides)
     return {"finetune": params}

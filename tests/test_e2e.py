@@ -18,17 +18,37 @@ def newest(root, pattern):
 
 def test_offline_env_preprocessing_and_finetune(kedro_project):
     run_session(kedro_project, pipeline="preprocessing")
-    run_session(kedro_project, pipeline="finetune", runtime_params=tiny_finetune_params())
+    run_session(
+        kedro_project, pipeline="finetune", runtime_params=tiny_finetune_params()
+    )
     data = kedro_project / "data"
-    report = json.loads(newest(data, "08_reporting/sample_minilm/preprocessing_report.json/*/*.json").read_text())
+    report = json.loads(
+        newest(
+            data, "08_reporting/sample_minilm/preprocessing_report.json/*/*.json"
+        ).read_text()
+    )
     assert report["splits"]["train"]["rows_out"] == 240
-    metrics = json.loads(newest(data, "08_reporting/sample_minilm/finetune_test_metrics.json/*/*.json").read_text())
-    assert metrics["n"] == 60 and set(metrics["per_class"]) == {"positive", "neutral", "negative"}
-    history = pd.read_csv(newest(data, "08_reporting/sample_minilm/finetune_history.csv/*/*.csv"))
+    metrics = json.loads(
+        newest(
+            data, "08_reporting/sample_minilm/finetune_test_metrics.json/*/*.json"
+        ).read_text()
+    )
+    assert metrics["n"] == 60 and set(metrics["per_class"]) == {
+        "positive",
+        "neutral",
+        "negative",
+    }
+    history = pd.read_csv(
+        newest(data, "08_reporting/sample_minilm/finetune_history.csv/*/*.csv")
+    )
     assert len(history) == 1
-    png = newest(data, "08_reporting/sample_minilm/finetune_confusion_matrix.png/*/*.png")
+    png = newest(
+        data, "08_reporting/sample_minilm/finetune_confusion_matrix.png/*/*.png"
+    )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    model_dir = newest(data, "06_models/sample_minilm/finetuned_model/*/finetuned_model")
+    model_dir = newest(
+        data, "06_models/sample_minilm/finetuned_model/*/finetuned_model"
+    )
     meta = json.loads((model_dir / "quant_sentiment.json").read_text())
     assert meta["model_source"] == "scratch" and meta["training"]["epochs"] == 1
 
@@ -49,8 +69,17 @@ def test_invalid_row_is_reported_with_file_and_line(kedro_project):
     path.write_bytes(path.read_bytes() + b"ulasan tanpa label\n")
     with pytest.raises(Exception, match=r"test.tsv, line 61: expected 2 columns"):
         run_session(kedro_project, pipeline="preprocessing")
-    run_session(kedro_project, pipeline="preprocessing",
-                runtime_params={"preprocessing": {"validation": {"on_invalid": "drop"}}})
-    dropped = pd.read_csv(newest(kedro_project / "data",
-                                 "08_reporting/sample_minilm/preprocessing_dropped_rows.csv/*/*.csv"))
-    assert dropped[["split", "line", "check"]].values.tolist() == [["test", 61, "column_count"]]
+    run_session(
+        kedro_project,
+        pipeline="preprocessing",
+        runtime_params={"preprocessing": {"validation": {"on_invalid": "drop"}}},
+    )
+    dropped = pd.read_csv(
+        newest(
+            kedro_project / "data",
+            "08_reporting/sample_minilm/preprocessing_dropped_rows.csv/*/*.csv",
+        )
+    )
+    assert dropped[["split", "line", "check"]].values.tolist() == [
+        ["test", 61, "column_count"]
+    ]

@@ -11,8 +11,9 @@ def test_tiny_model_roundtrip(tiny_bundle, tiny_model_dir, sample_splits):
     assert clf.id2label == {0: "positive", 1: "neutral", 2: "negative"}
     from quant_sentiment.inference import predict_logits
 
-    before = predict_logits(tiny_bundle.model, tiny_bundle.tokenizer, texts,
-                            show_progress=False)
+    before = predict_logits(
+        tiny_bundle.model, tiny_bundle.tokenizer, texts, show_progress=False
+    )
     np.testing.assert_allclose(clf.predict_logits(texts), before, atol=1e-5)
 
 
@@ -21,8 +22,12 @@ def test_variant_folder_dataset_reads_hf_folder(tiny_bundle, tmp_path, sample_sp
 
     from quant_sentiment.datasets import HFModelFolderDataset, VariantFolderDataset
 
-    HFModelFolderDataset(str(tmp_path / "m"), version=Version(None, None)).save(tiny_bundle)
-    handle = VariantFolderDataset(str(tmp_path / "m"), version=Version(None, None)).load()
+    HFModelFolderDataset(str(tmp_path / "m"), version=Version(None, None)).save(
+        tiny_bundle
+    )
+    handle = VariantFolderDataset(
+        str(tmp_path / "m"), version=Version(None, None)
+    ).load()
     assert handle.manifest["format"] == "hf"
     texts = sample_splits["valid"]["text"].tolist()[:4]
     assert handle.load().predict_logits(texts).shape == (4, 3)

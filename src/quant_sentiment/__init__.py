@@ -1,4 +1,3 @@
-"""quant_sentiment
-"""
+"""quant_sentiment"""
 
 __version__ = "0.1"

@@ -41,14 +41,26 @@ def build_tfidf_logreg(params: dict[str, Any]):
         "max_features": params.get("max_features"),
         "lowercase": True,
     }
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(analyzer="word",
-                                 ngram_range=tuple(params.get("word_ngram_range", (1, 2))),
-                                 **common)),
-        ("char", TfidfVectorizer(analyzer="char_wb",
-                                 ngram_range=tuple(params.get("char_ngram_range", (2, 5))),
-                                 **common)),
-    ])
+    features = FeatureUnion(
+        [
+            (
+                "word",
+                TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=tuple(params.get("word_ngram_range", (1, 2))),
+                    **common,
+                ),
+            ),
+            (
+                "char",
+                TfidfVectorizer(
+                    analyzer="char_wb",
+                    ngram_range=tuple(params.get("char_ngram_range", (2, 5))),
+                    **common,
+                ),
+            ),
+        ]
+    )
     classifier = LogisticRegression(
         C=float(params.get("C", 10.0)),
         class_weight=params.get("class_weight", "balanced"),
@@ -70,8 +82,10 @@ class SklearnClassifier:
         self.id2label = {int(k): str(v) for k, v in id2label.items()}
         classes = [int(c) for c in pipeline.classes_]
         if classes != sorted(self.id2label):
-            raise ValueError(f"Classifier classes {classes} do not match the label ids "
-                             f"{sorted(self.id2label)}; every label must occur in training.")
+            raise ValueError(
+                f"Classifier classes {classes} do not match the label ids "
+                f"{sorted(self.id2label)}; every label must occur in training."
+            )
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Log-probabilities, ``float32 [n, num_labels]`` (``batch_size`` is ignored)."""
@@ -84,9 +98,14 @@ class SklearnClassifier:
 class SklearnVariant:
     """A :class:`~quant_sentiment.variants.VariantArtifact` for a fitted pipeline."""
 
-    def __init__(self, pipeline, id2label: dict[int, str], variant: str = "tfidf_logreg",
-                 method: str = "tfidf_word_char+logistic_regression",
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline,
+        id2label: dict[int, str],
+        variant: str = "tfidf_logreg",
+        method: str = "tfidf_word_char+logistic_regression",
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.id2label = {int(k): str(v) for k, v in id2label.items()}
         self.variant = variant

@@ -30,8 +30,17 @@ from pathlib import Path
 from typing import Any
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-LIBRARIES = ("torch", "transformers", "tokenizers", "onnxruntime", "torchao",
-             "optimum-quanto", "bitsandbytes", "scikit-learn", "numpy")
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "onnxruntime",
+    "torchao",
+    "optimum-quanto",
+    "bitsandbytes",
+    "scikit-learn",
+    "numpy",
+)
 
 
 def cpu_model() -> str:
@@ -97,10 +106,18 @@ def _pin_onnxruntime_threads(threads: int) -> None:
     ort.InferenceSession = PinnedInferenceSession
 
 
-def measure(folder: str | Path, texts: Sequence[str], threads: int, warmup: int = 5,
-            latency_runs: int = 100, throughput_batches: int = 10, batch_size: int = 32,
-            max_length: int = 128, import_modules: Sequence[str] = (),
-            progress: bool = True) -> dict[str, Any]:
+def measure(
+    folder: str | Path,
+    texts: Sequence[str],
+    threads: int,
+    warmup: int = 5,
+    latency_runs: int = 100,
+    throughput_batches: int = 10,
+    batch_size: int = 32,
+    max_length: int = 128,
+    import_modules: Sequence[str] = (),
+    progress: bool = True,
+) -> dict[str, Any]:
     """Load and time a variant in *this* process (call it in a fresh one).
 
     Args:
@@ -147,19 +164,29 @@ def measure(folder: str | Path, texts: Sequence[str], threads: int, warmup: int 
     for text in cycled(warmup):
         clf.predict_logits([text], batch_size=1)
     latencies = []
-    for text in tqdm(cycled(latency_runs), desc=f"batch-1 {folder.name}",
-                     disable=not progress, leave=False):
+    for text in tqdm(
+        cycled(latency_runs),
+        desc=f"batch-1 {folder.name}",
+        disable=not progress,
+        leave=False,
+    ):
         t0 = time.perf_counter()
         clf.predict_logits([text], batch_size=1)
         latencies.append((time.perf_counter() - t0) * 1000.0)
 
-    batches = [cycled(batch_size, offset=i * batch_size)
-               for i in range(warmup + throughput_batches)]
+    batches = [
+        cycled(batch_size, offset=i * batch_size)
+        for i in range(warmup + throughput_batches)
+    ]
     for batch in batches[:warmup]:
         clf.predict_logits(batch, batch_size=batch_size)
     t0 = time.perf_counter()
-    for batch in tqdm(batches[warmup:], desc=f"batch-{batch_size} {folder.name}",
-                      disable=not progress, leave=False):
+    for batch in tqdm(
+        batches[warmup:],
+        desc=f"batch-{batch_size} {folder.name}",
+        disable=not progress,
+        leave=False,
+    ):
         clf.predict_logits(batch, batch_size=batch_size)
     elapsed = time.perf_counter() - t0
     peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -173,7 +200,9 @@ def measure(folder: str | Path, texts: Sequence[str], threads: int, warmup: int 
         "latency_p50_ms": _percentile(latencies, 50),
         "latency_p95_ms": _percentile(latencies, 95),
         "latency_mean_ms": float(np.mean(latencies)),
-        "latency_text_chars_mean": float(np.mean([len(t) for t in cycled(latency_runs)])),
+        "latency_text_chars_mean": float(
+            np.mean([len(t) for t in cycled(latency_runs)])
+        ),
         "throughput_batch_size": batch_size,
         "throughput_batches": throughput_batches,
         "throughput_texts_per_s": batch_size * throughput_batches / elapsed,
@@ -187,12 +216,19 @@ def measure(folder: str | Path, texts: Sequence[str], threads: int, warmup: int 
     }
 
 
-def benchmark_in_subprocess(folder: str | Path, texts: Sequence[str], threads: int,
-                            warmup: int = 5, latency_runs: int = 100,
-                            throughput_batches: int = 10, batch_size: int = 32,
-                            max_length: int = 128, import_modules: Sequence[str] = (),
-                            timeout_s: float = 1800.0, progress: bool = True,
-                            ) -> dict[str, Any]:
+def benchmark_in_subprocess(
+    folder: str | Path,
+    texts: Sequence[str],
+    threads: int,
+    warmup: int = 5,
+    latency_runs: int = 100,
+    throughput_batches: int = 10,
+    batch_size: int = 32,
+    max_length: int = 128,
+    import_modules: Sequence[str] = (),
+    timeout_s: float = 1800.0,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run :func:`measure` in a fresh ``python -m quant_sentiment.benchmark`` process.
 
     The child inherits stderr (its progress bars show) and gets the thread count in
@@ -205,28 +241,52 @@ def benchmark_in_subprocess(folder: str | Path, texts: Sequence[str], threads: i
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (package_root, env.get("PYTHONPATH")) if p)
+        p for p in (package_root, env.get("PYTHONPATH")) if p
+    )
     env.update({var: str(threads) for var in THREAD_ENV_VARS})
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory(prefix="qs_bench_") as tmp:
         texts_file, out_file = Path(tmp) / "texts.json", Path(tmp) / "result.json"
         texts_file.write_text(json.dumps(list(texts)))
-        cmd = [sys.executable, "-m", "quant_sentiment.benchmark", str(folder),
-               "--texts", str(texts_file), "--out", str(out_file),
-               "--threads", str(threads), "--warmup", str(warmup),
-               "--latency-runs", str(latency_runs),
-               "--throughput-batches", str(throughput_batches),
-               "--batch-size", str(batch_size), "--max-length", str(max_length)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "quant_sentiment.benchmark",
+            str(folder),
+            "--texts",
+            str(texts_file),
+            "--out",
+            str(out_file),
+            "--threads",
+            str(threads),
+            "--warmup",
+            str(warmup),
+            "--latency-runs",
+            str(latency_runs),
+            "--throughput-batches",
+            str(throughput_batches),
+            "--batch-size",
+            str(batch_size),
+            "--max-length",
+            str(max_length),
+        ]
         for module in import_modules:
             cmd += ["--import", module]
         if not progress:
             cmd.append("--no-progress")
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True,
-                              timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
         if proc.returncode != 0 or not out_file.is_file():
             raise RuntimeError(
                 f"Benchmark of '{folder}' failed (exit code {proc.returncode}); its "
-                f"error output is above. Command: {' '.join(cmd)}")
+                f"error output is above. Command: {' '.join(cmd)}"
+            )
         return json.loads(out_file.read_text())
 
 
@@ -234,8 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder", type=Path, help="variant folder")
-    parser.add_argument("--texts", type=Path, required=True,
-                        help="JSON file with a list of texts")
+    parser.add_argument(
+        "--texts", type=Path, required=True, help="JSON file with a list of texts"
+    )
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=5)
@@ -243,18 +304,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--throughput-batches", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--import", dest="imports", action="append", default=[],
-                        help="module to import first (registers variant formats)")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        help="module to import first (registers variant formats)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     for var in THREAD_ENV_VARS:  # before torch / numpy start their thread pools
         os.environ[var] = str(args.threads)
     texts = json.loads(args.texts.read_text())
-    result = measure(args.folder, texts, threads=args.threads, warmup=args.warmup,
-                     latency_runs=args.latency_runs,
-                     throughput_batches=args.throughput_batches,
-                     batch_size=args.batch_size, max_length=args.max_length,
-                     import_modules=args.imports, progress=not args.no_progress)
+    result = measure(
+        args.folder,
+        texts,
+        threads=args.threads,
+        warmup=args.warmup,
+        latency_runs=args.latency_runs,
+        throughput_batches=args.throughput_batches,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        import_modules=args.imports,
+        progress=not args.no_progress,
+    )
     args.out.write_text(json.dumps(result, indent=2))
     return 0
 

@@ -43,11 +43,15 @@ def predict_logits(
     batches = length_sorted_batches(texts, batch_size)
     total = -(-len(texts) // batch_size)
     with torch.inference_mode():
-        for idx in tqdm(batches, total=total, desc="predict", disable=not show_progress,
-                        leave=False):
+        for idx in tqdm(
+            batches, total=total, desc="predict", disable=not show_progress, leave=False
+        ):
             enc = tokenizer(
-                [texts[i] for i in idx], padding=True, truncation=True,
-                max_length=max_length, return_tensors="pt",
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
             )
             enc = {k: v.to(model.device) for k, v in enc.items()}
             out[idx] = model(**enc).logits.float().cpu().numpy()

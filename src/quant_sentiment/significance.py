@@ -39,8 +39,14 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarra
         t, p = y_true == k, y_pred == k
         tp = np.sum(t & p, axis=-1)
         denom = np.sum(t, axis=-1) + np.sum(p, axis=-1)  # = 2tp + fp + fn
-        f1s.append(np.divide(2.0 * tp, denom, out=np.zeros(np.shape(tp), dtype=float),
-                             where=denom > 0))
+        f1s.append(
+            np.divide(
+                2.0 * tp,
+                denom,
+                out=np.zeros(np.shape(tp), dtype=float),
+                where=denom > 0,
+            )
+        )
     return np.mean(f1s, axis=0)
 
 
@@ -51,8 +57,9 @@ def argmax_agreement(pred_a: Sequence[int], pred_b: Sequence[int]) -> float:
     return float(np.mean(a == b))
 
 
-def mcnemar_exact(y_true: Sequence[int], pred_ref: Sequence[int],
-                  pred_other: Sequence[int]) -> dict[str, float | int]:
+def mcnemar_exact(
+    y_true: Sequence[int], pred_ref: Sequence[int], pred_other: Sequence[int]
+) -> dict[str, float | int]:
     """McNemar's exact test: do two classifiers differ in accuracy on paired texts?
 
     Only the discordant pairs count: ``b`` texts right for the reference and wrong for
@@ -75,9 +82,15 @@ def mcnemar_exact(y_true: Sequence[int], pred_ref: Sequence[int],
     return {"ref_only_correct": b, "other_only_correct": c, "p_value": min(p, 1.0)}
 
 
-def bootstrap_macro_f1(y_true: Sequence[int], y_pred: Sequence[int], n_labels: int,
-                       n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
-                       method: str = "percentile") -> tuple[float, float]:
+def bootstrap_macro_f1(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    n_labels: int,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    method: str = "percentile",
+) -> tuple[float, float]:
     """Bootstrap confidence interval of macro-F1 (texts resampled with replacement).
 
     Uses ``scipy.stats.bootstrap`` (``paired=True``: truth and prediction of a text stay
@@ -87,16 +100,27 @@ def bootstrap_macro_f1(y_true: Sequence[int], y_pred: Sequence[int], n_labels: i
 
     t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
     _check_paired(y_true=t, y_pred=p)
-    res = bootstrap((t, p), lambda a, b, axis=-1: macro_f1(a, b, n_labels),
-                    n_resamples=int(n_resamples), paired=True, vectorized=True,
-                    confidence_level=confidence, method=method,
-                    rng=np.random.default_rng(seed))
+    res = bootstrap(
+        (t, p),
+        lambda a, b, axis=-1: macro_f1(a, b, n_labels),
+        n_resamples=int(n_resamples),
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        method=method,
+        rng=np.random.default_rng(seed),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bootstrap_macro_f1_difference(
-    y_true: Sequence[int], pred_other: Sequence[int], pred_ref: Sequence[int],
-    n_labels: int, n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95,
+    y_true: Sequence[int],
+    pred_other: Sequence[int],
+    pred_ref: Sequence[int],
+    n_labels: int,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
     method: str = "percentile",
 ) -> tuple[float, float]:
     """Paired bootstrap CI of ``macro_f1(other) - macro_f1(reference)``.
@@ -115,9 +139,16 @@ def bootstrap_macro_f1_difference(
     def diff(a, b, c, axis=-1):
         return macro_f1(a, b, n_labels) - macro_f1(a, c, n_labels)
 
-    res = bootstrap((t, o, r), diff, n_resamples=int(n_resamples), paired=True,
-                    vectorized=True, confidence_level=confidence, method=method,
-                    rng=np.random.default_rng(seed))
+    res = bootstrap(
+        (t, o, r),
+        diff,
+        n_resamples=int(n_resamples),
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        method=method,
+        rng=np.random.default_rng(seed),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -12,8 +12,8 @@ registered here with :func:`register_format`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,8 +84,9 @@ def load_classifier(folder: str | Path, max_length: int = 128) -> Classifier:
     manifest = read_manifest(folder)
     fmt = manifest.get("format", "hf")
     if fmt not in _LOADERS:
-        raise ValueError(f"Unknown variant format {fmt!r} in '{folder}'; "
-                         f"known: {sorted(_LOADERS)}")
+        raise ValueError(
+            f"Unknown variant format {fmt!r} in '{folder}'; known: {sorted(_LOADERS)}"
+        )
     return _LOADERS[fmt](folder, {**manifest, "max_length": max_length})
 
 
@@ -101,8 +102,14 @@ class HFClassifier:
     def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         from quant_sentiment.inference import predict_logits
 
-        return predict_logits(self.model, self.tokenizer, texts, batch_size=batch_size,
-                              max_length=self.max_length, show_progress=False)
+        return predict_logits(
+            self.model,
+            self.tokenizer,
+            texts,
+            batch_size=batch_size,
+            max_length=self.max_length,
+            show_progress=False,
+        )
 
 
 @register_format("hf")
@@ -114,8 +121,11 @@ def _load_hf(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
     model = AutoModelForSequenceClassification.from_pretrained(
         folder, **({"dtype": getattr(torch, dtype)} if dtype else {})
     )
-    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
-                        max_length=manifest.get("max_length", 128))
+    return HFClassifier(
+        model,
+        AutoTokenizer.from_pretrained(folder),
+        max_length=manifest.get("max_length", 128),
+    )
 
 
 # ---------------------------------------------------------------- quantized formats
@@ -133,8 +143,14 @@ class OnnxClassifier:
     compares like with like.
     """
 
-    def __init__(self, model_path: Path, tokenizer, id2label: dict[int, str],
-                 max_length: int = 128, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        tokenizer,
+        id2label: dict[int, str],
+        max_length: int = 128,
+        threads: int | None = None,
+    ) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -143,8 +159,9 @@ class OnnxClassifier:
 
             threads = torch.get_num_threads()
         options.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(str(model_path), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -156,8 +173,13 @@ class OnnxClassifier:
         from quant_sentiment.inference import length_sorted_batches
 
         for idx in length_sorted_batches(texts, batch_size):
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
+            enc = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
             feed = {name: enc[name].astype(np.int64) for name in self.input_names}
             out[idx] = self.session.run(["logits"], feed)[0]
         return out
@@ -169,11 +191,13 @@ def _load_onnx(folder: Path, manifest: dict[str, Any]) -> OnnxClassifier:
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(folder)
-    return OnnxClassifier(folder / manifest.get("weights_file", ONNX_FILE),
-                          AutoTokenizer.from_pretrained(folder),
-                          {int(k): v for k, v in config.id2label.items()},
-                          max_length=manifest.get("max_length", 128),
-                          threads=manifest.get("threads"))
+    return OnnxClassifier(
+        folder / manifest.get("weights_file", ONNX_FILE),
+        AutoTokenizer.from_pretrained(folder),
+        {int(k): v for k, v in config.id2label.items()},
+        max_length=manifest.get("max_length", 128),
+        threads=manifest.get("threads"),
+    )
 
 
 @register_format("torchao")
@@ -186,15 +210,25 @@ def _load_torchao(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
     """
     import torch
     import torchao.quantization  # noqa: F401  (registers the tensor subclasses)
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+    )
 
     config = AutoConfig.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_config(config)
-    state = torch.load(folder / manifest.get("weights_file", TORCHAO_FILE),
-                       weights_only=True, map_location="cpu")
+    state = torch.load(
+        folder / manifest.get("weights_file", TORCHAO_FILE),
+        weights_only=True,
+        map_location="cpu",
+    )
     model.load_state_dict(state, assign=True)
-    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
-                        max_length=manifest.get("max_length", 128))
+    return HFClassifier(
+        model,
+        AutoTokenizer.from_pretrained(folder),
+        max_length=manifest.get("max_length", 128),
+    )
 
 
 @register_format("bnb")
@@ -204,13 +238,20 @@ def _load_bnb(folder: Path, manifest: dict[str, Any]) -> HFClassifier:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForSequenceClassification.from_pretrained(folder, device_map=device)
-    return HFClassifier(model, AutoTokenizer.from_pretrained(folder),
-                        max_length=manifest.get("max_length", 128))
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, device_map=device
+    )
+    return HFClassifier(
+        model,
+        AutoTokenizer.from_pretrained(folder),
+        max_length=manifest.get("max_length", 128),
+    )
 
 
 @register_format("skipped")
 def _load_skipped(folder: Path, manifest: dict[str, Any]) -> Classifier:
     """A variant that was not built: loading it is an error that says why."""
-    raise ValueError(f"Variant {manifest.get('variant')!r} in '{folder}' was skipped: "
-                     f"{manifest.get('reason', 'no reason recorded')}")
+    raise ValueError(
+        f"Variant {manifest.get('variant')!r} in '{folder}' was skipped: "
+        f"{manifest.get('reason', 'no reason recorded')}"
+    )

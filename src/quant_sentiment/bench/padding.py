@@ -50,16 +50,27 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, mode in MODES.items():
-            run = {**params, **mode, "max_steps": args.steps, "max_eval_samples": 64,
-                   "checkpoint_dir": tmp, "resume": False, "progress": False,
-                   "early_stopping_patience": 1}
+            run = {
+                **params,
+                **mode,
+                "max_steps": args.steps,
+                "max_eval_samples": 64,
+                "checkpoint_dir": tmp,
+                "resume": False,
+                "progress": False,
+                "early_stopping_patience": 1,
+            }
             _, history = train_classifier(train, valid, label_map, run)
             first = history.iloc[0]
-            rows.append((name, first["train_seconds"], first["train_samples_per_second"]))
+            rows.append(
+                (name, first["train_seconds"], first["train_samples_per_second"])
+            )
     base = rows[0][2]
-    print(f"\nenv={args.env} model={params['model']['source']} bf16={params.get('bf16')} "
-          f"steps={args.steps} batch={params.get('train_batch_size')} "
-          f"max_length={params.get('max_length')} threads={params.get('threads')}")
+    print(
+        f"\nenv={args.env} model={params['model']['source']} bf16={params.get('bf16')} "
+        f"steps={args.steps} batch={params.get('train_batch_size')} "
+        f"max_length={params.get('max_length')} threads={params.get('threads')}"
+    )
     print("| mode | train seconds | samples/s | vs pad-to-max_length |")
     print("|---|---|---|---|")
     for name, seconds, sps in rows:

@@ -20,8 +20,12 @@ class FolderDataset(AbstractVersionedDataset):
 
     marker: str | None = None
 
-    def __init__(self, filepath: str, version: Version | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(PurePosixPath(filepath), version)
         self.metadata = metadata
 

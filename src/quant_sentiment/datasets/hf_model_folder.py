@@ -70,7 +70,9 @@ class HFModelFolderDataset(FolderDataset):
         tokenizer = AutoTokenizer.from_pretrained(path)
         meta_file = path / METADATA_FILE
         metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-        return ModelBundle(model=model, tokenizer=tokenizer, metadata=metadata, path=path)
+        return ModelBundle(
+            model=model, tokenizer=tokenizer, metadata=metadata, path=path
+        )
 
     def save(self, data: ModelBundle) -> None:
         """Write model, tokenizer and metadata to a temporary folder, then move it."""

@@ -14,8 +14,9 @@ from kedro.io import AbstractVersionedDataset, DatasetError, Version
 logger = logging.getLogger(__name__)
 
 
-def iter_jsonl(path: str | Path, on_invalid: str = "error",
-               stats: dict[str, int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(
+    path: str | Path, on_invalid: str = "error", stats: dict[str, int] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)`` for each JSON object in a JSON-Lines file.
 
     The file is read one line at a time, so memory use does not grow with its size.
@@ -49,10 +50,14 @@ def iter_jsonl(path: str | Path, on_invalid: str = "error",
             try:
                 record = json.loads(line)
                 if not isinstance(record, dict):
-                    raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+                    raise ValueError(
+                        f"expected a JSON object, got {type(record).__name__}"
+                    )
             except ValueError as err:  # json.JSONDecodeError is a ValueError
                 if on_invalid == "error":
-                    raise DatasetError(f"{path}:{number}: invalid JSON line ({err}).") from err
+                    raise DatasetError(
+                        f"{path}:{number}: invalid JSON line ({err})."
+                    ) from err
                 stats["invalid_lines"] = stats.get("invalid_lines", 0) + 1
                 continue
             yield number, record
@@ -75,8 +80,9 @@ class JSONLinesStream:
         """Whether the file is there."""
         return self.path.is_file()
 
-    def records(self, on_invalid: str = "error",
-                stats: dict[str, int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    def records(
+        self, on_invalid: str = "error", stats: dict[str, int] | None = None
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(line_number, record)`` pairs; see :func:`iter_jsonl`."""
         return iter_jsonl(self.path, on_invalid=on_invalid, stats=stats)
 
@@ -85,7 +91,9 @@ class JSONLinesStream:
             yield record
 
 
-class JSONLinesDataset(AbstractVersionedDataset[Iterable[dict[str, Any]], JSONLinesStream]):
+class JSONLinesDataset(
+    AbstractVersionedDataset[Iterable[dict[str, Any]], JSONLinesStream]
+):
     """Load a JSON-Lines file lazily and save any iterable of dicts line by line.
 
     ``load`` returns a :class:`JSONLinesStream` without reading the file, so a corpus of
@@ -100,8 +108,12 @@ class JSONLinesDataset(AbstractVersionedDataset[Iterable[dict[str, Any]], JSONLi
           filepath: data/01_raw/corpus/documents.jsonl
     """
 
-    def __init__(self, filepath: str, version: Version | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        filepath: str,
+        version: Version | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         """Create the dataset.
 
         Args:

@@ -76,7 +76,9 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
         problem = "no source_url is configured"
         if self._source_url:
             try:
-                with urllib.request.urlopen(self._source_url, timeout=self._timeout) as r:
+                with urllib.request.urlopen(
+                    self._source_url, timeout=self._timeout
+                ) as r:
                     payload = r.read()
             except OSError as exc:  # URLError, timeouts, DNS failures
                 problem = f"downloading {self._source_url} failed ({exc})"

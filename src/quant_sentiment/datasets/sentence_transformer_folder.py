@@ -53,8 +53,11 @@ class SentenceTransformerFolderDataset(FolderDataset):
         self._save_args = dict(save_args or {})
 
     def _describe(self) -> dict[str, Any]:
-        return {**super()._describe(), "load_args": self._load_args,
-                "save_args": self._save_args}
+        return {
+            **super()._describe(),
+            "load_args": self._load_args,
+            "save_args": self._save_args,
+        }
 
     def load(self) -> Any:
         """Load the (newest) folder with ``SentenceTransformer(<folder>)``."""

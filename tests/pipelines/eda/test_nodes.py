@@ -36,20 +36,34 @@ class WhitespaceTokenizer:
 
 @pytest.fixture
 def corpus() -> pd.DataFrame:
-    train = pd.DataFrame({
-        "text": ["makanan enak sekali", "makanan enak sekali", "pelayanan buruk",
-                 "tidak enak", "hotel di kota"],
-        "label": ["positive", "positive", "negative", "negative", "neutral"],
-    })
-    valid = pd.DataFrame({"text": ["tidak enak", "bagus"], "label": ["negative", "positive"]})
-    test = pd.DataFrame({"text": ["harga mahal sekali", "  "],
-                         "label": ["negative", "negative"]})
+    train = pd.DataFrame(
+        {
+            "text": [
+                "makanan enak sekali",
+                "makanan enak sekali",
+                "pelayanan buruk",
+                "tidak enak",
+                "hotel di kota",
+            ],
+            "label": ["positive", "positive", "negative", "negative", "neutral"],
+        }
+    )
+    valid = pd.DataFrame(
+        {"text": ["tidak enak", "bagus"], "label": ["negative", "positive"]}
+    )
+    test = pd.DataFrame(
+        {"text": ["harga mahal sekali", "  "], "label": ["negative", "negative"]}
+    )
     return combine_splits(train, valid, test)
 
 
 def test_combine_splits_adds_split_and_rejects_missing_columns(corpus):
     assert corpus.columns[0] == "split"
-    assert corpus["split"].value_counts().to_dict() == {"train": 5, "valid": 2, "test": 2}
+    assert corpus["split"].value_counts().to_dict() == {
+        "train": 5,
+        "valid": 2,
+        "test": 2,
+    }
     with pytest.raises(ValueError, match="lacks column"):
         combine_splits(pd.DataFrame({"text": ["a"]}), corpus, corpus)
 
@@ -65,8 +79,12 @@ def test_split_label_counts(corpus):
 
 
 def test_quality_counts(corpus):
-    dropped = pd.DataFrame({"split": ["train", "test", "test"],
-                            "check": ["unknown_label", "empty_text", "empty_text"]})
+    dropped = pd.DataFrame(
+        {
+            "split": ["train", "test", "test"],
+            "check": ["unknown_label", "empty_text", "empty_text"],
+        }
+    )
     table = quality_counts(corpus, dropped).set_index("split")
     assert table.loc["train", "duplicate_rows"] == 1
     assert table.loc["train", "duplicate_texts"] == 1
@@ -80,9 +98,11 @@ def test_quality_counts(corpus):
 
 
 def test_quality_counts_finds_conflicting_labels():
-    frame = combine_splits(pd.DataFrame({"text": ["a b", "a b"], "label": ["positive", "negative"]}),
-                           pd.DataFrame({"text": ["c"], "label": ["neutral"]}),
-                           pd.DataFrame({"text": ["d"], "label": ["neutral"]}))
+    frame = combine_splits(
+        pd.DataFrame({"text": ["a b", "a b"], "label": ["positive", "negative"]}),
+        pd.DataFrame({"text": ["c"], "label": ["neutral"]}),
+        pd.DataFrame({"text": ["d"], "label": ["neutral"]}),
+    )
     empty = pd.DataFrame(columns=["split", "check"])
     table = quality_counts(frame, empty).set_index("split")
     assert table.loc["train", "conflicting_label_texts"] == 1
@@ -111,11 +131,17 @@ def test_measure_lengths_with_a_real_tokenizer(tiny_bundle, corpus):
 
 
 def test_token_coverage():
-    lengths = pd.DataFrame({"split": ["train"] * 4, "label": ["positive"] * 3 + ["negative"],
-                            "n_tokens": [10, 40, 70, 200]})
+    lengths = pd.DataFrame(
+        {
+            "split": ["train"] * 4,
+            "label": ["positive"] * 3 + ["negative"],
+            "n_tokens": [10, 40, 70, 200],
+        }
+    )
     table = token_coverage(lengths, {"truncation_lengths": [64, 32]})
     train = table[(table["split"] == "train") & (table["label"] == "all")].set_index(
-        "max_length")
+        "max_length"
+    )
     assert list(train.index) == [32, 64]
     assert train.loc[32, "truncated"] == 3 and train.loc[64, "truncated"] == 2
     assert train.loc[64, "truncated_share"] == 0.5
@@ -129,8 +155,11 @@ def test_token_coverage():
 def test_ngram_analyzer_drops_ngrams_with_stopwords_only():
     analyze = ngram_analyzer(2, {"yang", "di"})
     assert analyze("hotel yang bersih , di kota") == []
-    assert analyze("tidak enak , anak-anak senang") == ["tidak enak", "enak anak-anak",
-                                                         "anak-anak senang"]
+    assert analyze("tidak enak , anak-anak senang") == [
+        "tidak enak",
+        "enak anak-anak",
+        "anak-anak senang",
+    ]
     assert ngram_analyzer(1)("Makanan ENAK!") == ["Makanan", "ENAK"]
 
 
@@ -151,7 +180,9 @@ def test_ngram_table(corpus):
 def test_ngram_table_stopwords_switch(corpus):
     base = {"orders": [1], "top_n": 50, "stopwords_keep": ["tidak"]}
     kept = ngram_table(corpus, {"ngrams": {**base, "remove_stopwords": False}}, LABELS)
-    removed = ngram_table(corpus, {"ngrams": {**base, "remove_stopwords": True}}, LABELS)
+    removed = ngram_table(
+        corpus, {"ngrams": {**base, "remove_stopwords": True}}, LABELS
+    )
     assert "di" in set(kept["ngram"]) and "di" not in set(removed["ngram"])
     assert "tidak" in set(removed["ngram"])  # negation kept on purpose
 
@@ -173,7 +204,9 @@ def test_weighted_log_odds_by_hand():
     assert delta[0, 0] == pytest.approx(expected)
     assert z[0, 0] == pytest.approx(expected / math.sqrt(1 / 9 + 1 / 3))
     assert z[0, 0] > 0 and z[0, 1] < 0
-    np.testing.assert_allclose(z[1], -z[0])  # two classes: class vs rest is antisymmetric
+    np.testing.assert_allclose(
+        z[1], -z[0]
+    )  # two classes: class vs rest is antisymmetric
     with pytest.raises(ValueError):
         weighted_log_odds(counts, np.array([1.0, 0.0]))
     with pytest.raises(ValueError):
@@ -188,13 +221,22 @@ def test_weighted_log_odds_prior_shrinks_rare_words():
 
 
 def test_distinctive_words_sign():
-    frame = pd.DataFrame({
-        "split": "train",
-        "text": ["bagus sekali kamar", "bagus makanan", "kamar bagus",
-                 "buruk sekali kamar", "buruk makanan", "kamar buruk",
-                 "kamar di hotel", "hotel di kota"],
-        "label": ["positive"] * 3 + ["negative"] * 3 + ["neutral"] * 2,
-    })
+    frame = pd.DataFrame(
+        {
+            "split": "train",
+            "text": [
+                "bagus sekali kamar",
+                "bagus makanan",
+                "kamar bagus",
+                "buruk sekali kamar",
+                "buruk makanan",
+                "kamar buruk",
+                "kamar di hotel",
+                "hotel di kota",
+            ],
+            "label": ["positive"] * 3 + ["negative"] * 3 + ["neutral"] * 2,
+        }
+    )
     eda = {"distinctive": {"top_n": 10, "min_count": 1, "prior_scale": 1.0}}
     table = distinctive_words(frame, eda, LABELS)
     top = table[table["rank"] == 1].set_index("label")["word"]
@@ -203,8 +245,10 @@ def test_distinctive_words_sign():
     assert z[("positive", "bagus")] > 0 and z[("negative", "buruk")] > 0
     assert z[("positive", "buruk")] < 0
     assert z[("neutral", "hotel")] > 0
-    assert table.set_index(["label", "word"]).loc[("positive", "bagus"),
-                                                  "count_in_label"] == 3
+    assert (
+        table.set_index(["label", "word"]).loc[("positive", "bagus"), "count_in_label"]
+        == 3
+    )
     few = distinctive_words(frame, {"distinctive": {"min_count": 3}}, LABELS)
     assert set(few["word"]) == {"bagus", "buruk", "kamar"}
 
@@ -215,25 +259,36 @@ def test_distinctive_words_needs_two_labels():
 
 
 def test_parse_raw_split_drops_and_reports_invalid_rows(label_map):
-    raw = pd.DataFrame({"source": "f.tsv", "line": [1, 2, 3, 4],
-                        "raw": [b"enak\tpositive", b"no tab here", b"\tnegative",
-                                b"x\tmaybe"]})
+    raw = pd.DataFrame(
+        {
+            "source": "f.tsv",
+            "line": [1, 2, 3, 4],
+            "raw": [b"enak\tpositive", b"no tab here", b"\tnegative", b"x\tmaybe"],
+        }
+    )
     rows, invalid = parse_raw_split(raw, label_map, {"on_invalid": "error"})
     assert rows["text"].tolist() == ["enak"]
     assert invalid["check"].tolist() == ["column_count", "empty_text", "unknown_label"]
 
 
 def test_load_tokenizer_sources(tiny_model_dir, sample_splits, tmp_path):
-    tok, info = nodes.load_tokenizer({"tokenizer": str(tiny_model_dir)},
-                                     {"source": "scratch"}, sample_splits["train"])
+    tok, info = nodes.load_tokenizer(
+        {"tokenizer": str(tiny_model_dir)},
+        {"source": "scratch"},
+        sample_splits["train"],
+    )
     assert info["origin"] == "eda.tokenizer" and len(tok) == info["vocab_size"]
-    tok, info = nodes.load_tokenizer({}, {"source": "scratch",
-                                          "scratch": {"vocab_size": 300, "min_frequency": 1}},
-                                     sample_splits["train"])
+    tok, info = nodes.load_tokenizer(
+        {},
+        {"source": "scratch", "scratch": {"vocab_size": 300, "min_frequency": 1}},
+        sample_splits["train"],
+    )
     assert info["class"].startswith("BertTokenizer") and "WordPiece" in info["origin"]
     assert len(tok) <= 300
     with pytest.raises(OSError, match="eda.tokenizer"):
-        nodes.load_tokenizer({"tokenizer": str(tmp_path / "missing")}, {}, sample_splits["train"])
+        nodes.load_tokenizer(
+            {"tokenizer": str(tmp_path / "missing")}, {}, sample_splits["train"]
+        )
 
 
 def test_parameter_file_matches_code_defaults():
@@ -241,13 +296,18 @@ def test_parameter_file_matches_code_defaults():
 
     from quant_sentiment.pipelines.eda.nodes import DEFAULTS, eda_settings
 
-    conf = yaml.safe_load((Path(__file__).resolve().parents[3] / "conf" / "base"
-                           / "parameters_eda.yml").read_text())["eda"]
+    conf = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_eda.yml"
+        ).read_text()
+    )["eda"]
     conf.pop("run")
     assert conf == DEFAULTS
     merged = eda_settings({"tokenizer": "x", "ngrams": {"top_n": 3}})
     assert merged["tokenizer"] == "x" and merged["ngrams"]["top_n"] == 3
-    assert merged["ngrams"]["orders"] == [1, 2] and merged["truncation_lengths"][-1] == 256
+    assert (
+        merged["ngrams"]["orders"] == [1, 2] and merged["truncation_lengths"][-1] == 256
+    )
 
 
 def test_matplotlib_png_dataset_roundtrip(tmp_path):

@@ -27,16 +27,21 @@ def eda_run(tmp_path_factory, tiny_model_dir):
 
     root = tmp_path_factory.mktemp("project")
     for name in ("conf", "src"):
-        shutil.copytree(PROJECT_ROOT / name, root / name,
-                        ignore=shutil.ignore_patterns("__pycache__", "local"))
+        shutil.copytree(
+            PROJECT_ROOT / name,
+            root / name,
+            ignore=shutil.ignore_patterns("__pycache__", "local"),
+        )
     (root / "conf" / "local").mkdir()
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(PROJECT_ROOT / "data" / "01_raw" / "sample",
-                    root / "data" / "01_raw" / "sample")
+    shutil.copytree(
+        PROJECT_ROOT / "data" / "01_raw" / "sample", root / "data" / "01_raw" / "sample"
+    )
     bootstrap_project(root)
     runtime = {"eda": {"tokenizer": str(tiny_model_dir)}}
-    with KedroSession.create(project_path=root, env="offline",
-                             runtime_params=runtime) as session:
+    with KedroSession.create(
+        project_path=root, env="offline", runtime_params=runtime
+    ) as session:
         context = session.load_context()
         session.run(pipeline_names=["preprocessing", "eda"])
     return root, context.catalog, pipelines["eda"]
@@ -45,12 +50,18 @@ def eda_run(tmp_path_factory, tiny_model_dir):
 @pytest.mark.slow
 def test_every_declared_output_exists(eda_run):
     root, catalog, pipeline = eda_run
-    declared = sorted(name for name in pipeline.datasets()
-                      if not name.startswith("params:") and name in catalog
-                      and type(catalog[name]).__name__ != "MemoryDataset")
+    declared = sorted(
+        name
+        for name in pipeline.datasets()
+        if not name.startswith("params:")
+        and name in catalog
+        and type(catalog[name]).__name__ != "MemoryDataset"
+    )
     outputs = pipeline.all_outputs()
     produced = [name for name in declared if name in outputs]
-    assert len(produced) == 2 * (len(SECTIONS) + 1) + 2  # per view + markdown, effect, report
+    assert (
+        len(produced) == 2 * (len(SECTIONS) + 1) + 2
+    )  # per view + markdown, effect, report
     missing = [name for name in produced if not catalog.exists(name)]
     assert not missing
     files = list((root / "data" / "08_reporting").rglob("*.*"))
@@ -61,8 +72,11 @@ def test_every_declared_output_exists(eda_run):
 def test_figures_are_valid_pngs(eda_run):
     root, catalog, _ = eda_run
     pngs = sorted((root / "data" / "08_reporting").rglob("*.png/*/*.png"))
-    expected = {key.removeprefix("figure_") for key, _, _ in SECTIONS
-                if key.startswith("figure_")}
+    expected = {
+        key.removeprefix("figure_")
+        for key, _, _ in SECTIONS
+        if key.startswith("figure_")
+    }
     assert {p.name.removesuffix(".png") for p in pngs} == expected
     assert len(pngs) == 2 * len(expected)
     for path in pngs:
@@ -85,7 +99,8 @@ def test_tables_and_report_content(eda_run):
     assert set(effect["view"]) == set(VIEWS)
     report = catalog.load("eda_report")
     assert report.count("data:image/png;base64,") == 2 * sum(
-        key.startswith("figure_") for key, _, _ in SECTIONS)
+        key.startswith("figure_") for key, _, _ in SECTIONS
+    )
     assert "<h3>raw</h3>" in report and "<h3>clean</h3>" in report
     markdown = catalog.load("eda_raw.markdown_tables")
     assert "## distinctive words" in markdown and "|" in markdown
@@ -97,8 +112,15 @@ def test_pipeline_structure():
 
     pipeline = create_pipeline()
     names = {n.name for n in pipeline.nodes}
-    assert {"eda_raw.measure_lengths", "eda_clean.measure_lengths",
-            "eda_build_report"} <= names
-    assert {"raw_train", "clean_train", "preprocessing_dropped_rows"} <= pipeline.inputs()
+    assert {
+        "eda_raw.measure_lengths",
+        "eda_clean.measure_lengths",
+        "eda_build_report",
+    } <= names
+    assert {
+        "raw_train",
+        "clean_train",
+        "preprocessing_dropped_rows",
+    } <= pipeline.inputs()
     assert "eda_report" in pipeline.outputs()
     assert Path(PROJECT_ROOT / "conf" / "base" / "catalog_eda.yml").is_file()

@@ -43,8 +43,10 @@ def fake_nusax(sample_splits, tmp_path_factory) -> Path:
     sizes = {"train": 60, "valid": 16, "test": 24}
     start = 0
     for split, n in sizes.items():
-        ids = list(range(start * 3 + 7, start * 3 + 7 + 3 * n, 3))  # not 0..n: ids are labels
-        base = texts.iloc[start:start + n].tolist()
+        ids = list(
+            range(start * 3 + 7, start * 3 + 7 + 3 * n, 3)
+        )  # not 0..n: ids are labels
+        base = texts.iloc[start : start + n].tolist()
         start += n
         for lang in LANGUAGES:
             if lang == "indonesian":
@@ -55,16 +57,21 @@ def fake_nusax(sample_splits, tmp_path_factory) -> Path:
                 col = [reverse_words(t).upper() for t in base]
             (root / lang).mkdir(exist_ok=True)
             pd.DataFrame({"id": ids, "text": col, "label": "neutral"}).to_csv(
-                root / lang / f"{split}.csv", index=False)
+                root / lang / f"{split}.csv", index=False
+            )
     return root
 
 
-def write_jsonl(path: Path, n_docs: int, words: int = 40, extra: list[str] | None = None) -> Path:
+def write_jsonl(
+    path: Path, n_docs: int, words: int = 40, extra: list[str] | None = None
+) -> Path:
     """A JSON-Lines corpus of ``n_docs`` synthetic documents (distinct texts)."""
     with path.open("w", encoding="utf-8") as handle:
         for i in range(n_docs):
-            text = " ".join(f"w{(i * 7 + j * 13) % 997}x{i}" if j % 5 == 0 else f"kata{j % 50}"
-                            for j in range(words))
+            text = " ".join(
+                f"w{(i * 7 + j * 13) % 997}x{i}" if j % 5 == 0 else f"kata{j % 50}"
+                for j in range(words)
+            )
             handle.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
         for line in extra or []:
             handle.write(line + "\n")

@@ -20,10 +20,21 @@ from quant_sentiment.pipelines.embed_finetune.pairs import (
 
 from .conftest import reverse_words, write_jsonl
 
-PARALLEL = {"language_pairs": [["javanese", "indonesian"], ["sundanese", "indonesian"]],
-            "train_split": "train", "valid_split": "valid", "eval_split": "test"}
-CORPUS = {"pair_mode": "spans", "span_words": 8, "min_span_words": 3, "valid_fraction": 0.1,
-          "eval_fraction": 0.1, "max_valid_pairs": 50, "max_eval_pairs": 50}
+PARALLEL = {
+    "language_pairs": [["javanese", "indonesian"], ["sundanese", "indonesian"]],
+    "train_split": "train",
+    "valid_split": "valid",
+    "eval_split": "test",
+}
+CORPUS = {
+    "pair_mode": "spans",
+    "span_words": 8,
+    "min_span_words": 3,
+    "valid_fraction": 0.1,
+    "eval_fraction": 0.1,
+    "max_valid_pairs": 50,
+    "max_eval_pairs": 50,
+}
 
 
 def partitions_of(frames: dict[str, pd.DataFrame]):
@@ -31,7 +42,10 @@ def partitions_of(frames: dict[str, pd.DataFrame]):
 
 
 def nusax_partitions(root):
-    return {f"{p.parent.name}/{p.stem}": (lambda p=p: pd.read_csv(p)) for p in root.glob("*/*.csv")}
+    return {
+        f"{p.parent.name}/{p.stem}": (lambda p=p: pd.read_csv(p))
+        for p in root.glob("*/*.csv")
+    }
 
 
 def test_split_of_is_stable_and_proportional():
@@ -45,7 +59,9 @@ def test_split_of_is_stable_and_proportional():
 
 
 def test_parallel_pairs_align_by_id_and_keep_splits_apart(fake_nusax):
-    train, valid, evaluation, stats = build_parallel_splits(nusax_partitions(fake_nusax), PARALLEL)
+    train, valid, evaluation, stats = build_parallel_splits(
+        nusax_partitions(fake_nusax), PARALLEL
+    )
     assert list(train.columns) == PAIR_COLUMNS
     # 2 language pairs x (60, 16, 24) ids
     assert (len(train), len(valid), len(evaluation)) == (120, 32, 48)
@@ -54,8 +70,13 @@ def test_parallel_pairs_align_by_id_and_keep_splits_apart(fake_nusax):
     assert row["doc_id"] == "indonesian:" + row["group_id"]
     for a, b in ((train, valid), (train, evaluation), (valid, evaluation)):
         assert not set(a["group_id"]) & set(b["group_id"])
-        assert not (set(a["anchor"]) | set(a["positive"])) & (set(b["anchor"]) | set(b["positive"]))
-    assert set(evaluation["eval_set"]) == {"javanese->indonesian", "sundanese->indonesian"}
+        assert not (set(a["anchor"]) | set(a["positive"])) & (
+            set(b["anchor"]) | set(b["positive"])
+        )
+    assert set(evaluation["eval_set"]) == {
+        "javanese->indonesian",
+        "sundanese->indonesian",
+    }
     assert stats["dropped"]["train/leak_into_valid_or_eval"] == 0
 
 
@@ -65,7 +86,9 @@ def test_parallel_pairs_drop_leaks_unmatched_ids_and_duplicates():
 
     frames = {
         "id/train": frame([1, 2, 3, 4], ["satu", "dua", "tiga", "empat"]),
-        "jv/train": frame([1, 2, 3, 5], ["siji", "loro", "telu", "lima"]),  # 4/5 unmatched
+        "jv/train": frame(
+            [1, 2, 3, 5], ["siji", "loro", "telu", "lima"]
+        ),  # 4/5 unmatched
         "id/valid": frame([10, 11], ["sepuluh", "sebelas"]),
         "jv/valid": frame([10, 11], ["sepuluh", "sewelas"]),
         # test repeats a train text ("dua") under another id, and a text twice
@@ -75,10 +98,10 @@ def test_parallel_pairs_drop_leaks_unmatched_ids_and_duplicates():
     cfg = {"language_pairs": [["jv", "id"]]}
     train, valid, evaluation, stats = build_parallel_splits(partitions_of(frames), cfg)
     assert stats["dropped"]["jv->id/train"]["no_partner"] == 2
-    assert stats["dropped"]["eval/duplicate_text"] == 1          # "duapuluh" twice
+    assert stats["dropped"]["eval/duplicate_text"] == 1  # "duapuluh" twice
     assert stats["dropped"]["valid/duplicate_text"] == 0
     assert sorted(evaluation["group_id"]) == ["20", "21"]
-    assert "dua" not in set(train["positive"])                   # leaked into eval: dropped
+    assert "dua" not in set(train["positive"])  # leaked into eval: dropped
     assert stats["dropped"]["train/leak_into_valid_or_eval"] == 1
     assert sorted(train["group_id"]) == ["1", "3"]
     assert list(valid["group_id"]) == ["10", "11"]
@@ -93,46 +116,68 @@ def test_parallel_missing_language_is_a_clear_error(fake_nusax):
 def test_real_nusax_javanese_indonesian(shared_data):
     train, valid, evaluation, _ = build_parallel_splits(
         nusax_partitions(shared_data / "nusax_senti"),
-        dict(PARALLEL, language_pairs=[["javanese", "indonesian"]]))
+        dict(PARALLEL, language_pairs=[["javanese", "indonesian"]]),
+    )
     assert (len(train), len(valid), len(evaluation)) == (500, 100, 400)
     assert not set(train["group_id"]) & set(evaluation["group_id"])
 
 
 def test_document_pair_spans_are_disjoint_and_short_documents_dropped():
     text = " ".join(f"t{i}" for i in range(40))
-    anchor, positive = document_pair("d1", text, "spans", span_words=8, min_span_words=3)
+    anchor, positive = document_pair(
+        "d1", text, "spans", span_words=8, min_span_words=3
+    )
     a, p = anchor.split(), positive.split()
     assert len(a) == len(p) == 8 and not set(a) & set(p)
     assert max(int(w[1:]) for w in a) < min(int(w[1:]) for w in p)
-    assert document_pair("d1", text, "spans", 8, 3) == (anchor, positive)   # stable
+    assert document_pair("d1", text, "spans", 8, 3) == (anchor, positive)  # stable
     assert document_pair("d2", "a b c d e", "spans", 8, 3) is None
-    assert document_pair("d3", text, "dropout", 8, 3) == (" ".join(text.split()[:8]),) * 2
+    assert (
+        document_pair("d3", text, "dropout", 8, 3) == (" ".join(text.split()[:8]),) * 2
+    )
     with pytest.raises(ValueError, match="pair_mode"):
         document_pair("d4", text, "neighbours", 8, 3)
 
 
 def test_corpus_pairs_split_by_id_without_leakage(tmp_path):
     # doc-3 appears twice (same id, other text); doc-dup repeats doc-5's text.
-    path = write_jsonl(tmp_path / "c.jsonl", 300, extra=[
-        json.dumps({"id": "doc-3", "text": "lain " * 30}),
-        json.dumps({"id": "short", "text": "terlalu pendek"}),
-        json.dumps({"id": "no-text"}),
-        "",
-    ])
+    path = write_jsonl(
+        tmp_path / "c.jsonl",
+        300,
+        extra=[
+            json.dumps({"id": "doc-3", "text": "lain " * 30}),
+            json.dumps({"id": "short", "text": "terlalu pendek"}),
+            json.dumps({"id": "no-text"}),
+            "",
+        ],
+    )
     lines = path.read_text().splitlines()
     dup = json.loads(lines[5])
     with path.open("a") as handle:
         handle.write(json.dumps({"id": "doc-dup", "text": dup["text"]}) + "\n")
     train, valid, evaluation, stats = build_corpus_splits(JSONLinesStream(path), CORPUS)
     train = list(train)
-    assert stats["dropped"]["too_short"] == 1 and stats["dropped"]["missing_id_or_text"] == 1
+    assert (
+        stats["dropped"]["too_short"] == 1
+        and stats["dropped"]["missing_id_or_text"] == 1
+    )
     assert sum(stats["documents_per_split"].values()) == 302
     assert 10 < len(evaluation) <= 50 and 10 < len(valid) <= 50
     held_ids = set(valid["group_id"]) | set(evaluation["group_id"])
-    held_texts = set(pd.concat([valid["anchor"], valid["positive"],
-                                evaluation["anchor"], evaluation["positive"]]))
+    held_texts = set(
+        pd.concat(
+            [
+                valid["anchor"],
+                valid["positive"],
+                evaluation["anchor"],
+                evaluation["positive"],
+            ]
+        )
+    )
     assert not {p["group_id"] for p in train} & held_ids
-    assert not ({p["anchor"] for p in train} | {p["positive"] for p in train}) & held_texts
+    assert (
+        not ({p["anchor"] for p in train} | {p["positive"] for p in train}) & held_texts
+    )
     assert len(train) + len(valid) + len(evaluation) >= 290
     # the same check as the pipeline's node, on the saved form
     report = check_pairs(train, valid, evaluation, stats)
@@ -145,7 +190,9 @@ def test_corpus_invalid_line_error_or_skip(tmp_path):
     path = write_jsonl(tmp_path / "c.jsonl", 200, extra=["{not json", "[1, 2]"])
     with pytest.raises(DatasetError, match=r"c.jsonl:201: invalid JSON"):
         build_corpus_splits(JSONLinesStream(path), CORPUS)
-    _, _, _, stats = build_corpus_splits(JSONLinesStream(path), dict(CORPUS, on_invalid="skip"))
+    _, _, _, stats = build_corpus_splits(
+        JSONLinesStream(path), dict(CORPUS, on_invalid="skip")
+    )
     assert stats["lines"]["invalid_lines"] == 2
 
 
@@ -175,19 +222,29 @@ def test_training_batches_have_no_duplicate_texts(tiny_st_dir, fake_nusax, tmp_p
     train, valid, _, _ = build_parallel_splits(nusax_partitions(fake_nusax), PARALLEL)
     dataset = Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False)
     model = SentenceTransformer(str(tiny_st_dir), device="cpu")
-    args = training_arguments({"train_batch_size": 16, "progress": False}, str(tmp_path))
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset,
-                                         loss=make_loss(model, {}, 16),
-                                         evaluator=retrieval_evaluator(valid, "valid"))
+    args = training_arguments(
+        {"train_batch_size": 16, "progress": False}, str(tmp_path)
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=make_loss(model, {}, 16),
+        evaluator=retrieval_evaluator(valid, "valid"),
+    )
     loader = trainer.get_train_dataloader()
     sampler = loader.batch_sampler
-    while not isinstance(sampler, NoDuplicatesBatchSampler) and hasattr(sampler, "batch_sampler"):
+    while not isinstance(sampler, NoDuplicatesBatchSampler) and hasattr(
+        sampler, "batch_sampler"
+    ):
         sampler = sampler.batch_sampler
     assert isinstance(sampler, NoDuplicatesBatchSampler)
     batches = list(sampler)
     assert len(batches) >= 7
     for batch in batches:
-        texts = [dataset[i]["anchor"] for i in batch] + [dataset[i]["positive"] for i in batch]
+        texts = [dataset[i]["anchor"] for i in batch] + [
+            dataset[i]["positive"] for i in batch
+        ]
         assert len(texts) == len(set(texts)), "a text repeats within a batch"
     # the property is not vacuous: positives do repeat across the dataset
     assert train["positive"].duplicated().sum() == 60

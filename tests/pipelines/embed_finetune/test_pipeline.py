@@ -22,7 +22,9 @@ def project_copy(tmp_path, monkeypatch) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "local", "credentials*")
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf", ignore=ignore)
     (root / "conf" / "local").mkdir()
-    shutil.copytree(PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        PROJECT_ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
     monkeypatch.chdir(root)
     return root
 
@@ -32,15 +34,25 @@ def _run(root: Path, runtime_params: dict) -> None:
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(root)
-    with KedroSession.create(project_path=root, env="offline",
-                             runtime_params=runtime_params) as session:
+    with KedroSession.create(
+        project_path=root, env="offline", runtime_params=runtime_params
+    ) as session:
         session.run(pipeline_name="embed_finetune")
 
 
 def _training(tmp_path: Path, **overrides) -> dict:
-    cfg = {"train_batch_size": 8, "eval_batch_size": 16, "epochs": 2, "learning_rate": 1e-3,
-           "bf16": False, "progress": False, "threads": 1, "early_stopping_patience": 1,
-           "checkpoint_dir": str(tmp_path / "ckpt"), "arrow_cache_dir": str(tmp_path / "arrow")}
+    cfg = {
+        "train_batch_size": 8,
+        "eval_batch_size": 16,
+        "epochs": 2,
+        "learning_rate": 1e-3,
+        "bf16": False,
+        "progress": False,
+        "threads": 1,
+        "early_stopping_patience": 1,
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "arrow_cache_dir": str(tmp_path / "arrow"),
+    }
     cfg.update(overrides)
     return cfg
 
@@ -52,64 +64,112 @@ def _newest(root: Path, pattern: str) -> Path:
 
 
 def test_parallel_pipeline_writes_both_rows_and_a_loadable_model(
-        project_copy, tiny_st_dir, fake_nusax, tmp_path):
+    project_copy, tiny_st_dir, fake_nusax, tmp_path
+):
     from sentence_transformers import SentenceTransformer
 
-    _run(project_copy, {
-        "nusax_dir": str(fake_nusax),
-        "embed_finetune": {"model": {"source": str(tiny_st_dir), "max_seq_length": 64},
-                           "pairs": {"source": "parallel"},
-                           "training": _training(tmp_path)},
-    })
+    _run(
+        project_copy,
+        {
+            "nusax_dir": str(fake_nusax),
+            "embed_finetune": {
+                "model": {"source": str(tiny_st_dir), "max_seq_length": 64},
+                "pairs": {"source": "parallel"},
+                "training": _training(tmp_path),
+            },
+        },
+    )
     reports = project_copy / "data" / "08_reporting" / "sample_minilm"
-    table = pd.read_csv(_newest(reports, "embed_retrieval_metrics.csv/*/embed_retrieval_metrics.csv"))
+    table = pd.read_csv(
+        _newest(reports, "embed_retrieval_metrics.csv/*/embed_retrieval_metrics.csv")
+    )
     assert list(table["model"]) == ["base", "fine-tuned"]
     assert set(table["eval_set"]) == {"javanese->indonesian"}
     assert (table["queries"] == 24).all()
     for col in ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"):
         assert table[col].between(0, 1).all()
     assert (table["recall@1"] <= table["recall@5"]).all()
-    assert table.loc[1, "train_runtime_s"] > 0 and pd.isna(table.loc[0, "train_runtime_s"])
-    markdown = _newest(reports, "embed_retrieval_metrics.md/*/embed_retrieval_metrics.md").read_text()
+    assert table.loc[1, "train_runtime_s"] > 0 and pd.isna(
+        table.loc[0, "train_runtime_s"]
+    )
+    markdown = _newest(
+        reports, "embed_retrieval_metrics.md/*/embed_retrieval_metrics.md"
+    ).read_text()
     assert "fine-tuned" in markdown and "mrr@10" in markdown
 
-    history = pd.read_csv(_newest(reports, "embed_training_history.csv/*/embed_training_history.csv"))
+    history = pd.read_csv(
+        _newest(reports, "embed_training_history.csv/*/embed_training_history.csv")
+    )
     assert len(history) >= 1 and history["valid_ndcg@10"].notna().all()
 
-    folder = _newest(project_copy / "data" / "06_models" / "sample_minilm",
-                     "embed_model/*/embed_model")
-    model = SentenceTransformer(str(folder), device="cpu")   # plain sentence-transformers
+    folder = _newest(
+        project_copy / "data" / "06_models" / "sample_minilm",
+        "embed_model/*/embed_model",
+    )
+    model = SentenceTransformer(
+        str(folder), device="cpu"
+    )  # plain sentence-transformers
     emb = model.encode(["saya suka", "tidak suka"])
     assert emb.shape == (2, model.get_embedding_dimension())
     # the fine-tuned weights were saved, not the base model's
     base = SentenceTransformer(str(tiny_st_dir), device="cpu")
     assert abs(base.encode(["saya suka"]) - model.encode(["saya suka"])).max() > 1e-4
-    assert not list((tmp_path / "ckpt").glob("embed_*"))     # checkpoints cleaned up
+    assert not list((tmp_path / "ckpt").glob("embed_*"))  # checkpoints cleaned up
 
 
 def test_corpus_pipeline_streams_jsonl(project_copy, tiny_st_dir, fake_nusax, tmp_path):
     corpus = write_jsonl(tmp_path / "docs.jsonl", 400, words=40)
-    _run(project_copy, {
-        "nusax_dir": str(fake_nusax),
-        "embed_corpus_path": str(corpus),
-        "embed_finetune": {
-            "model": {"source": str(tiny_st_dir), "max_seq_length": 32},
-            "pairs": {"source": "corpus",
-                      "corpus": {"span_words": 12, "min_span_words": 4, "valid_fraction": 0.05,
-                                 "eval_fraction": 0.05, "max_train_pairs": 64}},
-            "training": _training(tmp_path, epochs=1, eval_strategy="steps", eval_steps=4,
-                                  train_batch_size=16, loss="cached_mnrl",
-                                  cached_mini_batch_size=4)},
-    })
+    _run(
+        project_copy,
+        {
+            "nusax_dir": str(fake_nusax),
+            "embed_corpus_path": str(corpus),
+            "embed_finetune": {
+                "model": {"source": str(tiny_st_dir), "max_seq_length": 32},
+                "pairs": {
+                    "source": "corpus",
+                    "corpus": {
+                        "span_words": 12,
+                        "min_span_words": 4,
+                        "valid_fraction": 0.05,
+                        "eval_fraction": 0.05,
+                        "max_train_pairs": 64,
+                    },
+                },
+                "training": _training(
+                    tmp_path,
+                    epochs=1,
+                    eval_strategy="steps",
+                    eval_steps=4,
+                    train_batch_size=16,
+                    loss="cached_mnrl",
+                    cached_mini_batch_size=4,
+                ),
+            },
+        },
+    )
     reports = project_copy / "data" / "08_reporting" / "sample_minilm"
     import json
 
-    report = json.loads(_newest(reports, "embed_pairs_report.json/*/embed_pairs_report.json")
-                        .read_text())
+    report = json.loads(
+        _newest(
+            reports, "embed_pairs_report.json/*/embed_pairs_report.json"
+        ).read_text()
+    )
     assert report["source"] == "corpus" and report["pairs"]["train"] == 64
     assert report["leakage_check"].startswith("passed")
-    table = pd.read_csv(_newest(reports, "embed_retrieval_metrics.csv/*/embed_retrieval_metrics.csv"))
-    assert list(table["model"]) == ["base", "fine-tuned"] and set(table["eval_set"]) == {"corpus"}
-    summary = json.loads(_newest(reports, "embed_training_summary.json/*/embed_training_summary.json")
-                         .read_text())
-    assert summary["loss"] == "CachedMultipleNegativesRankingLoss" and summary["steps"] == 4
+    table = pd.read_csv(
+        _newest(reports, "embed_retrieval_metrics.csv/*/embed_retrieval_metrics.csv")
+    )
+    assert list(table["model"]) == ["base", "fine-tuned"] and set(
+        table["eval_set"]
+    ) == {"corpus"}
+    summary = json.loads(
+        _newest(
+            reports, "embed_training_summary.json/*/embed_training_summary.json"
+        ).read_text()
+    )
+    assert (
+        summary["loss"] == "CachedMultipleNegativesRankingLoss"
+        and summary["steps"] == 4
+    )

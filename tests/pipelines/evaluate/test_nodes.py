@@ -24,9 +24,15 @@ from quant_sentiment.variants import VariantHandle
 
 LABELS = ["positive", "neutral", "negative"]
 OK = VariantHandle(path=Path("unused"), manifest={"format": "hf"})
-SKIPPED = VariantHandle(path=Path("unused"), manifest={
-    "variant": "bnb_nf4", "status": "skipped", "format": "skipped",
-    "reason": "bitsandbytes needs CUDA"})
+SKIPPED = VariantHandle(
+    path=Path("unused"),
+    manifest={
+        "variant": "bnb_nf4",
+        "status": "skipped",
+        "format": "skipped",
+        "reason": "bitsandbytes needs CUDA",
+    },
+)
 
 
 def frame(label_ids, pred_ids, confidences=None):
@@ -37,10 +43,17 @@ def frame(label_ids, pred_ids, confidences=None):
     for i, (p, c) in enumerate(zip(pred_ids, conf)):
         probs[i] = (1 - c) / 2
         probs[i, p] = c
-    out = pd.DataFrame({"source": "test.tsv", "line": range(1, n + 1),
-                        "text": [f"text number {i}" for i in range(n)],
-                        "label": [LABELS[i] for i in label_ids], "label_id": label_ids,
-                        "pred_id": pred_ids, "pred_label": [LABELS[i] for i in pred_ids]})
+    out = pd.DataFrame(
+        {
+            "source": "test.tsv",
+            "line": range(1, n + 1),
+            "text": [f"text number {i}" for i in range(n)],
+            "label": [LABELS[i] for i in label_ids],
+            "label_id": label_ids,
+            "pred_id": pred_ids,
+            "pred_label": [LABELS[i] for i in pred_ids],
+        }
+    )
     for k, name in enumerate(LABELS):
         out[f"prob_{name}"] = probs[:, k]
     return out
@@ -57,19 +70,29 @@ def test_quality_metrics_hand_computed(label_map):
     assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     # weighted by support (2 each) equals macro here
     assert metrics["weighted_f1"] == pytest.approx(metrics["macro_f1"])
-    assert metrics["per_class"]["neutral"] == {"precision": pytest.approx(2 / 3),
-                                               "recall": 1.0, "f1": pytest.approx(0.8),
-                                               "support": 2}
+    assert metrics["per_class"]["neutral"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
     assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 
 
 def test_skipped_variant_is_reported_not_an_error(label_map):
     empty = frame(Y, P).iloc[:0]
     assert quality_metrics(SKIPPED, empty, label_map, variant="bnb_nf4") == {
-        "variant": "bnb_nf4", "status": "skipped", "reason": "bitsandbytes needs CUDA"}
+        "variant": "bnb_nf4",
+        "status": "skipped",
+        "reason": "bitsandbytes needs CUDA",
+    }
     assert "skipped" in classification_report_text(SKIPPED, empty, label_map, "bnb_nf4")
-    assert misclassified_examples(SKIPPED, empty, frame(Y, Y), label_map, "bnb_nf4").empty
-    assert plot_variant_confusion_matrix(SKIPPED, empty, label_map, "bnb_nf4") is not None
+    assert misclassified_examples(
+        SKIPPED, empty, frame(Y, Y), label_map, "bnb_nf4"
+    ).empty
+    assert (
+        plot_variant_confusion_matrix(SKIPPED, empty, label_map, "bnb_nf4") is not None
+    )
     assert benchmark_variant(SKIPPED, frame(Y, Y), {}, "bnb_nf4")["status"] == "skipped"
     row = summarise_variant(SKIPPED, {}, {}, {}, "bnb_nf4")
     assert row["status"] == "skipped: bitsandbytes needs CUDA"
@@ -91,7 +114,9 @@ def test_bad_predictions_give_clear_errors(label_map):
 
 def test_compare_with_reference(label_map):
     params = {"n_resamples": 300, "seed": 3}
-    same = compare_with_reference(OK, frame(Y, P), frame(Y, P), label_map, params, "fp32")
+    same = compare_with_reference(
+        OK, frame(Y, P), frame(Y, P), label_map, params, "fp32"
+    )
     assert same["agreement"] == 1.0
     assert same["delta_macro_f1"] == 0.0
     assert same["delta_macro_f1_ci"] == [0.0, 0.0]
@@ -100,15 +125,23 @@ def test_compare_with_reference(label_map):
     other = compare_with_reference(OK, frame(Y, P), ref, label_map, params, "int4")
     assert other["agreement"] == pytest.approx(4 / 6)
     assert other["delta_macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3 - 1)
-    assert other["mcnemar"] == {"ref_only_correct": 2, "other_only_correct": 0,
-                                "p_value": pytest.approx(0.5)}
+    assert other["mcnemar"] == {
+        "ref_only_correct": 2,
+        "other_only_correct": 0,
+        "p_value": pytest.approx(0.5),
+    }
     low, high = other["delta_macro_f1_ci"]
     assert low <= other["delta_macro_f1"] <= high <= 0
 
 
 def test_misclassified_examples_most_confident_first(label_map):
-    table = misclassified_examples(OK, frame(Y, P, [0.5, 0.6, 0.5, 0.5, 0.5, 0.95]),
-                                   frame(Y, Y), label_map, variant="int8")
+    table = misclassified_examples(
+        OK,
+        frame(Y, P, [0.5, 0.6, 0.5, 0.5, 0.5, 0.95]),
+        frame(Y, Y),
+        label_map,
+        variant="int8",
+    )
     assert table["line"].tolist() == [6, 2]  # the wrong rows, by confidence
     assert table["pred_label"].tolist() == ["positive", "neutral"]
     assert table["label"].tolist() == ["negative", "positive"]
@@ -118,20 +151,45 @@ def test_misclassified_examples_most_confident_first(label_map):
 
 
 def _summary(variant, f1, p50, size_mb, status="ok"):
-    return {"variant": variant, "status": status, "format": "hf", "method": "m",
-            "library": "l", "bits": 8, "n_test": 6, "accuracy": f1, "macro_f1": f1,
-            "macro_f1_ci_low": f1 - 0.1, "macro_f1_ci_high": f1 + 0.1, "weighted_f1": f1,
-            "f1_positive": f1, "agreement_vs_ref": 1.0, "delta_macro_f1_vs_ref": 0.0,
-            "delta_ci_low": 0.0, "delta_ci_high": 0.0, "mcnemar_p": 1.0,
-            "ref_only_correct": 0, "variant_only_correct": 0, "latency_p50_ms": p50,
-            "latency_p95_ms": p50 * 1.5, "throughput_b32_texts_s": 100.0,
-            "size_mb": size_mb, "peak_rss_mb": 500.0, "load_s": 1.0, "threads": 2,
-            "cpu_model": "cpu", "library_versions": "torch 2"}
+    return {
+        "variant": variant,
+        "status": status,
+        "format": "hf",
+        "method": "m",
+        "library": "l",
+        "bits": 8,
+        "n_test": 6,
+        "accuracy": f1,
+        "macro_f1": f1,
+        "macro_f1_ci_low": f1 - 0.1,
+        "macro_f1_ci_high": f1 + 0.1,
+        "weighted_f1": f1,
+        "f1_positive": f1,
+        "agreement_vs_ref": 1.0,
+        "delta_macro_f1_vs_ref": 0.0,
+        "delta_ci_low": 0.0,
+        "delta_ci_high": 0.0,
+        "mcnemar_p": 1.0,
+        "ref_only_correct": 0,
+        "variant_only_correct": 0,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p50 * 1.5,
+        "throughput_b32_texts_s": 100.0,
+        "size_mb": size_mb,
+        "peak_rss_mb": 500.0,
+        "load_s": 1.0,
+        "threads": 2,
+        "cpu_model": "cpu",
+        "library_versions": "torch 2",
+    }
 
 
 def test_comparison_table_relative_columns_and_outputs():
-    rows = [_summary("fp32", 0.8, 12.0, 90.0), _summary("int8", 0.79, 3.0, 22.5),
-            {"variant": "bnb_nf4", "status": "skipped: needs CUDA"}]
+    rows = [
+        _summary("fp32", 0.8, 12.0, 90.0),
+        _summary("int8", 0.79, 3.0, 22.5),
+        {"variant": "bnb_nf4", "status": "skipped: needs CUDA"},
+    ]
     table = build_comparison_table(*rows, reference="fp32")
     assert table["variant"].tolist() == ["fp32", "int8", "bnb_nf4"]
     assert table["speedup_p50_vs_ref"].tolist()[:2] == [1.0, 4.0]
@@ -147,7 +205,9 @@ def test_comparison_table_relative_columns_and_outputs():
         build_comparison_table(*rows[1:], reference="fp32")
 
 
-def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, label_map, tmp_path):
+def test_tfidf_logreg_roundtrip_through_variant_folder(
+    sample_splits, label_map, tmp_path
+):
     from kedro.io import Version
 
     from quant_sentiment.datasets import VariantFolderDataset
@@ -163,27 +223,46 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, label_map,
     test = sample_splits["test"]
     preds = predict_with_variant(handle, test, params)
     assert len(preds) == len(test)
-    assert {"pred_id", "pred_label", "prob_positive", "prob_neutral",
-            "prob_negative"} <= set(preds.columns)
+    assert {
+        "pred_id",
+        "pred_label",
+        "prob_positive",
+        "prob_neutral",
+        "prob_negative",
+    } <= set(preds.columns)
     expected = artifact.pipeline.predict_proba(test["text"].tolist())
-    np.testing.assert_allclose(preds[["prob_positive", "prob_neutral", "prob_negative"]],
-                               expected, atol=1e-5)
+    np.testing.assert_allclose(
+        preds[["prob_positive", "prob_neutral", "prob_negative"]], expected, atol=1e-5
+    )
     with pytest.raises(ValueError, match="no rows for label ids"):
-        train_tfidf_logreg(sample_splits["train"].query("label_id != 1"), label_map, params)
+        train_tfidf_logreg(
+            sample_splits["train"].query("label_id != 1"), label_map, params
+        )
 
 
 def test_benchmark_runs_in_a_fresh_process(tiny_model_dir, sample_splits):
-
-    params = {"threads": 1, "n_texts": 6, "warmup": 1, "latency_runs": 4,
-              "throughput_batches": 2, "batch_size": 3, "progress": False}
-    result = benchmark_variant(VariantHandle(tiny_model_dir, {"format": "hf"}),
-                               sample_splits["test"], params, variant="fp32")
+    params = {
+        "threads": 1,
+        "n_texts": 6,
+        "warmup": 1,
+        "latency_runs": 4,
+        "throughput_batches": 2,
+        "batch_size": 3,
+        "progress": False,
+    }
+    result = benchmark_variant(
+        VariantHandle(tiny_model_dir, {"format": "hf"}),
+        sample_splits["test"],
+        params,
+        variant="fp32",
+    )
     assert result["status"] == "ok"
     assert result["n_texts"] == 6
     assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"]
     assert result["throughput_texts_per_s"] > 0
     assert result["size_bytes"] == sum(
-        f.stat().st_size for f in Path(tiny_model_dir).rglob("*") if f.is_file())
+        f.stat().st_size for f in Path(tiny_model_dir).rglob("*") if f.is_file()
+    )
     assert result["peak_rss_mb"] >= result["peak_rss_before_load_mb"] > 0
     assert result["machine"]["threads"] == 1
     assert result["machine"]["torch_threads"] == 1

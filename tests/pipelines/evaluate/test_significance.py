@@ -29,8 +29,10 @@ def test_macro_f1_vectorised_rows_and_absent_class():
     p = np.array([[0, 0, 1], [1, 1, 0]])
     got = macro_f1(y, p, 3)
     # row 2: class 0 never true, predicted once -> F1 0; class 1: 2*2/(3+2); class 2: 0
-    expected = [f1_score(y[i], p[i], labels=[0, 1, 2], average="macro", zero_division=0)
-                for i in range(2)]
+    expected = [
+        f1_score(y[i], p[i], labels=[0, 1, 2], average="macro", zero_division=0)
+        for i in range(2)
+    ]
     np.testing.assert_allclose(got, expected)
     assert got[0] == pytest.approx(2 / 3)
     assert got[1] == pytest.approx(0.8 / 3)
@@ -44,7 +46,7 @@ def test_argmax_agreement():
 
 def test_mcnemar_no_difference_gives_p_one():
     y = [0, 1, 2, 0, 1, 2]
-    ref = [0, 1, 0, 0, 1, 2]    # wrong on text 2 only
+    ref = [0, 1, 0, 0, 1, 2]  # wrong on text 2 only
     other = [0, 1, 2, 0, 0, 2]  # wrong on text 4 only
     result = mcnemar_exact(y, ref, other)
     assert result == {"ref_only_correct": 1, "other_only_correct": 1, "p_value": 1.0}
@@ -59,7 +61,7 @@ def test_mcnemar_exact_p_values():
     other = [1] * 6 + [0] * 4  # 6 discordant pairs, all for the reference
     assert mcnemar_exact(y, ref, other)["p_value"] == pytest.approx(2 * 0.5**6)
     other = [1] * 5 + [0] * 5
-    ref = [0] * 9 + [1]         # b = 5, c = 1: p = 2 * (1 + 6) / 2**6
+    ref = [0] * 9 + [1]  # b = 5, c = 1: p = 2 * (1 + 6) / 2**6
     result = mcnemar_exact(y, ref, other)
     assert (result["ref_only_correct"], result["other_only_correct"]) == (5, 1)
     assert result["p_value"] == pytest.approx(14 / 64)
@@ -90,4 +92,11 @@ def test_pareto_front():
     cost = [1.0, 2.0, 3.0, 4.0, 2.0, float("nan")]
     quality = [0.5, 0.7, 0.6, 0.8, 0.7, 0.99]
     # (3, 0.6) is beaten by (2, 0.7); the two (2, 0.7) points tie and both stay; NaN never
-    assert pareto_front(cost, quality).tolist() == [True, True, False, True, True, False]
+    assert pareto_front(cost, quality).tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]

@@ -20,7 +20,9 @@ from tests.conftest import tiny_finetune_params
 
 
 def params(tmp_path, **overrides):
-    return tiny_finetune_params(checkpoint_dir=str(tmp_path / "ckpt"), **overrides)["finetune"]
+    return tiny_finetune_params(checkpoint_dir=str(tmp_path / "ckpt"), **overrides)[
+        "finetune"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +54,18 @@ def test_balanced_class_weights():
 def test_train_save_load_pipeline_labels(small_splits, label_map, tmp_path):
     train, valid = small_splits
     bundle, history = train_classifier(
-        train, valid, label_map, params(tmp_path, epochs=2, loss="focal",
-                                        class_weights="balanced"))
+        train,
+        valid,
+        label_map,
+        params(tmp_path, epochs=2, loss="focal", class_weights="balanced"),
+    )
     assert history["epoch"].tolist() == [1.0, 2.0]
-    assert history[["train_loss", "eval_macro_f1", "train_samples_per_second"]].notna().all().all()
+    assert (
+        history[["train_loss", "eval_macro_f1", "train_samples_per_second"]]
+        .notna()
+        .all()
+        .all()
+    )
     assert bundle.metadata["label_map"] == label_map
     assert bundle.metadata["data"]["train_rows"] == 96
     assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
@@ -72,7 +82,9 @@ def test_train_save_load_pipeline_labels(small_splits, label_map, tmp_path):
 
     preds = predict_split(reloaded, valid, {"max_length": 64})
     direct = predict_split(bundle, valid, {"max_length": 64})
-    np.testing.assert_allclose(preds["prob_positive"], direct["prob_positive"], atol=1e-5)
+    np.testing.assert_allclose(
+        preds["prob_positive"], direct["prob_positive"], atol=1e-5
+    )
     metrics = compute_test_metrics(preds, label_map)
     assert metrics["n"] == 30
     assert set(metrics["per_class"]) == set(label_map)
@@ -85,8 +97,9 @@ def test_same_seed_gives_identical_results(small_splits, label_map, tmp_path):
     train, valid = small_splits
     runs = []
     for i in range(2):
-        bundle, history = train_classifier(train, valid, label_map,
-                                           params(tmp_path / str(i), seed=7))
+        bundle, history = train_classifier(
+            train, valid, label_map, params(tmp_path / str(i), seed=7)
+        )
         runs.append((history, predict_split(bundle, valid, {"max_length": 64})))
     cols = ["train_loss", "eval_loss", "eval_macro_f1"]
     pd.testing.assert_frame_equal(runs[0][0][cols], runs[1][0][cols])

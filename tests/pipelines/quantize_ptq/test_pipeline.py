@@ -22,9 +22,12 @@ ENABLED = ("bf16", "int8_ort")
 
 @pytest.fixture(scope="module")
 def config() -> OmegaConfigLoader:
-    return OmegaConfigLoader(conf_source=str(PROJECT_ROOT / "conf"), base_env="base",
-                             default_run_env="offline",
-                             custom_resolvers={"package_path": package_path})
+    return OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env="offline",
+        custom_resolvers={"package_path": package_path},
+    )
 
 
 def test_catalog_factories_resolve_every_variant(config):
@@ -33,17 +36,23 @@ def test_catalog_factories_resolve_every_variant(config):
         model = catalog.get(f"ptq_{variant}_model")
         assert isinstance(model, VariantFolderDataset)
         assert model._describe()["filepath"] == (
-            f"data/06_models/sample_minilm/ptq_{variant}_model")
+            f"data/06_models/sample_minilm/ptq_{variant}_model"
+        )
         assert type(catalog.get(f"ptq_{variant}_manifest")).__name__ == "JSONDataset"
-        assert type(catalog.get(f"ptq_{variant}_test_predictions")).__name__ == "CSVDataset"
+        assert (
+            type(catalog.get(f"ptq_{variant}_test_predictions")).__name__
+            == "CSVDataset"
+        )
 
 
-def test_pipeline_runs_with_project_catalog(config, tiny_bundle, sample_splits, tmp_path,
-                                            monkeypatch):
+def test_pipeline_runs_with_project_catalog(
+    config, tiny_bundle, sample_splits, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)  # relative catalog paths (data/...) land in tmp_path
     catalog = DataCatalog.from_config(config["catalog"])
     params = yaml.safe_load(
-        (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text())["quantize_ptq"]
+        (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text()
+    )["quantize_ptq"]
     for variant in VARIANTS:
         params["variants"][variant]["enabled"] = variant in ENABLED
     catalog["finetuned_model"] = tiny_bundle
@@ -54,7 +63,8 @@ def test_pipeline_runs_with_project_catalog(config, tiny_bundle, sample_splits, 
     summary = catalog.load("ptq_summary")
     assert summary["variant"].tolist() == list(VARIANTS)
     assert summary.set_index("variant")["status"].to_dict() == {
-        v: "ok" if v in ENABLED else "skipped" for v in VARIANTS}
+        v: "ok" if v in ENABLED else "skipped" for v in VARIANTS
+    }
     assert "| variant" in catalog.load("ptq_summary_md")
     for variant in VARIANTS:
         handle = catalog.load(f"ptq_{variant}_model")
@@ -62,7 +72,8 @@ def test_pipeline_runs_with_project_catalog(config, tiny_bundle, sample_splits, 
         preds = catalog.load(f"ptq_{variant}_test_predictions")
         assert handle.manifest == manifest
         assert handle.path.resolve().is_relative_to(
-            (tmp_path / "data/06_models/sample_minilm").resolve())
+            (tmp_path / "data/06_models/sample_minilm").resolve()
+        )
         assert isinstance(preds, pd.DataFrame)
         assert "pred_id" in preds.columns
         assert len(preds) == (len(sample_splits["test"]) if variant in ENABLED else 0)

@@ -25,13 +25,33 @@ from quant_sentiment.variants import MANIFEST_FILE, load_classifier
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PARAMS = yaml.safe_load(
-    (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text())["quantize_ptq"]
-PRED_COLUMNS = ["text", "label", "label_id", "pred_id", "pred_label",
-                "prob_positive", "prob_neutral", "prob_negative"]
+    (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text()
+)["quantize_ptq"]
+PRED_COLUMNS = [
+    "text",
+    "label",
+    "label_id",
+    "pred_id",
+    "pred_label",
+    "prob_positive",
+    "prob_neutral",
+    "prob_negative",
+]
 CPU_VARIANTS = ("fp16", "bf16", "int8_torchao", "int8_ort", "int4")
-MANIFEST_KEYS = {"variant", "status", "format", "method", "library", "library_version",
-                 "quantized_modules", "bits", "group_size", "size_bytes",
-                 "fp32_size_bytes", "created_at"}
+MANIFEST_KEYS = {
+    "variant",
+    "status",
+    "format",
+    "method",
+    "library",
+    "library_version",
+    "quantized_modules",
+    "bits",
+    "group_size",
+    "size_bytes",
+    "fp32_size_bytes",
+    "created_at",
+}
 
 
 def _cuda() -> bool:
@@ -56,8 +76,9 @@ def built(tiny_bundle, test_split, reference, tmp_path_factory):
     root = tmp_path_factory.mktemp("ptq")
     out = {}
     for variant in CPU_VARIANTS:
-        artifact, manifest, preds = quantize_variant(tiny_bundle, test_split, reference,
-                                                     PARAMS, variant)
+        artifact, manifest, preds = quantize_variant(
+            tiny_bundle, test_split, reference, PARAMS, variant
+        )
         dataset = VariantFolderDataset(str(root / f"ptq_{variant}_model"))
         dataset.save(artifact)
         artifact.cleanup()
@@ -82,13 +103,18 @@ def fresh_process_preds(built, test_split, tmp_path_factory) -> dict[str, list[i
             out[variant] = logits.argmax(axis=1).tolist()
         print("RESULT" + json.dumps(out))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT, env={**__import__("os").environ,
-                                                 "PYTHONPATH": str(PROJECT_ROOT / "src")},
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT / "src")},
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])
 
 
 def test_finalize_manifest_records_whole_folder_size(tmp_path):
@@ -98,7 +124,10 @@ def test_finalize_manifest_records_whole_folder_size(tmp_path):
     manifest = methods.finalize_manifest(tmp_path, {"variant": "v"})
     on_disk = (tmp_path / MANIFEST_FILE).stat().st_size
     assert manifest["size_bytes"] == 1010 + on_disk == methods.folder_size(tmp_path)
-    assert json.loads((tmp_path / MANIFEST_FILE).read_text())["size_bytes"] == 1010 + on_disk
+    assert (
+        json.loads((tmp_path / MANIFEST_FILE).read_text())["size_bytes"]
+        == 1010 + on_disk
+    )
 
 
 @pytest.mark.parametrize("variant", CPU_VARIANTS)
@@ -118,13 +147,16 @@ def test_variant_manifest_and_predictions(built, reference, test_split, variant)
 
 
 @pytest.mark.parametrize("variant", CPU_VARIANTS)
-def test_variant_reloads_in_fresh_process_to_same_labels(built, fresh_process_preds,
-                                                         variant):
+def test_variant_reloads_in_fresh_process_to_same_labels(
+    built, fresh_process_preds, variant
+):
     saved_preds = built[variant]["preds"]["pred_id"].tolist()
     assert fresh_process_preds[variant] == saved_preds
 
 
-def test_torchao_predicts_like_the_unsaved_quantized_model(tiny_bundle, built, test_split):
+def test_torchao_predicts_like_the_unsaved_quantized_model(
+    tiny_bundle, built, test_split
+):
     """The saved torchao file reloads to the model as it was before saving."""
     import torch
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
@@ -132,19 +164,26 @@ def test_torchao_predicts_like_the_unsaved_quantized_model(tiny_bundle, built, t
     from quant_sentiment.inference import predict_logits
 
     model = __import__("copy").deepcopy(tiny_bundle.model)
-    quantize_(model, Int8DynamicActivationInt8WeightConfig(),
-              filter_fn=methods._module_filter(["classifier"]))
+    quantize_(
+        model,
+        Int8DynamicActivationInt8WeightConfig(),
+        filter_fn=methods._module_filter(["classifier"]),
+    )
     params = PARAMS["variants"]["int8_torchao"]
     if params.get("quantize_embeddings", True):
         from torchao.quantization import IntxWeightOnlyConfig, PerAxis
 
-        quantize_(model, IntxWeightOnlyConfig(weight_dtype=torch.int8,
-                                              granularity=PerAxis(0)),
-                  filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding))
-    before = predict_logits(model, tiny_bundle.tokenizer, test_split["text"].tolist(),
-                            show_progress=False)
+        quantize_(
+            model,
+            IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
+            filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding),
+        )
+    before = predict_logits(
+        model, tiny_bundle.tokenizer, test_split["text"].tolist(), show_progress=False
+    )
     after = load_classifier(built["int8_torchao"]["handle"].path).predict_logits(
-        test_split["text"].tolist())
+        test_split["text"].tolist()
+    )
     np.testing.assert_allclose(after, before, atol=1e-5)
 
 
@@ -154,8 +193,10 @@ def test_variant_files_are_smaller_than_fp32(built, reference):
     For the ONNX variants the weights (initializers) are compared: on the tiny model
     the graph's node definitions (~100 kB) outweigh its 40 k parameters.
     """
-    files = {v: (b["handle"].path / b["manifest"]["weights_file"]).stat().st_size
-             for v, b in built.items()}
+    files = {
+        v: (b["handle"].path / b["manifest"]["weights_file"]).stat().st_size
+        for v, b in built.items()
+    }
     fp32 = reference["weights_bytes"]
     assert files["fp16"] < 0.55 * fp32
     assert files["bf16"] < 0.55 * fp32
@@ -170,12 +211,16 @@ def test_variant_files_are_smaller_than_fp32(built, reference):
 
 def test_int4_is_real_4bit(built):
     manifest = built["int4"]["manifest"]
-    assert manifest["bits"] == 4 and manifest["group_size"] == PARAMS["variants"]["int4"][
-        "block_size"]
+    assert (
+        manifest["bits"] == 4
+        and manifest["group_size"] == PARAMS["variants"]["int4"]["block_size"]
+    )
     assert manifest["op_types"].get("MatMulNBits", 0) > 0
     assert manifest["op_types"].get("GatherBlockQuantized", 0) > 0
-    assert "MatMul" not in manifest["op_types"] or manifest["op_types"]["MatMul"] < manifest[
-        "op_types"]["MatMulNBits"]
+    assert (
+        "MatMul" not in manifest["op_types"]
+        or manifest["op_types"]["MatMul"] < manifest["op_types"]["MatMulNBits"]
+    )
 
 
 def test_int8_ort_quantizes_embeddings_per_channel(built):
@@ -185,11 +230,13 @@ def test_int8_ort_quantizes_embeddings_per_channel(built):
     assert manifest["op_types"].get("MatMulInteger", 0) > 0
 
 
-def test_disabled_variant_is_skipped_with_reason(tiny_bundle, test_split, reference,
-                                                 tmp_path):
+def test_disabled_variant_is_skipped_with_reason(
+    tiny_bundle, test_split, reference, tmp_path
+):
     params = {**PARAMS, "variants": {**PARAMS["variants"], "fp16": {"enabled": False}}}
-    artifact, manifest, preds = quantize_variant(tiny_bundle, test_split, reference, params,
-                                                 "fp16")
+    artifact, manifest, preds = quantize_variant(
+        tiny_bundle, test_split, reference, params, "fp16"
+    )
     dataset = VariantFolderDataset(str(tmp_path / "ptq_fp16_model"))
     dataset.save(artifact)
     handle = dataset.load()
@@ -208,9 +255,12 @@ def test_unknown_variant_is_an_error(tiny_bundle, test_split, reference):
 
 @pytest.mark.skipif(_cuda(), reason="checks the CPU-only skip path")
 @pytest.mark.parametrize("variant", ["bnb_int8", "bnb_nf4"])
-def test_bnb_is_skipped_without_cuda(tiny_bundle, test_split, reference, variant, caplog):
-    _, manifest, preds = quantize_variant(tiny_bundle, test_split, reference, PARAMS,
-                                          variant)
+def test_bnb_is_skipped_without_cuda(
+    tiny_bundle, test_split, reference, variant, caplog
+):
+    _, manifest, preds = quantize_variant(
+        tiny_bundle, test_split, reference, PARAMS, variant
+    )
     assert manifest["status"] == "skipped" and "CUDA" in manifest["reason"]
     assert preds.empty
     assert f"Skipping PTQ variant {variant}" in caplog.text
@@ -218,10 +268,12 @@ def test_bnb_is_skipped_without_cuda(tiny_bundle, test_split, reference, variant
 
 @pytest.mark.skipif(not _cuda(), reason="bitsandbytes is the CUDA path")
 @pytest.mark.parametrize("variant", ["bnb_int8", "bnb_nf4"])
-def test_bnb_builds_and_reloads_on_cuda(tiny_bundle, test_split, reference, variant,
-                                        tmp_path):
-    artifact, manifest, preds = quantize_variant(tiny_bundle, test_split, reference, PARAMS,
-                                                 variant)
+def test_bnb_builds_and_reloads_on_cuda(
+    tiny_bundle, test_split, reference, variant, tmp_path
+):
+    artifact, manifest, preds = quantize_variant(
+        tiny_bundle, test_split, reference, PARAMS, variant
+    )
     dataset = VariantFolderDataset(str(tmp_path / f"ptq_{variant}_model"))
     dataset.save(artifact)
     assert manifest["status"] == "ok" and manifest["quantized_modules"]
@@ -232,8 +284,16 @@ def test_bnb_builds_and_reloads_on_cuda(tiny_bundle, test_split, reference, vari
 
 def test_summary_table(built):
     manifests = [b["manifest"] for b in built.values()]
-    manifests.append({"variant": "bnb_nf4", "status": "skipped", "format": "skipped",
-                      "reason": "no CUDA", "size_bytes": 10, "fp32_size_bytes": 100})
+    manifests.append(
+        {
+            "variant": "bnb_nf4",
+            "status": "skipped",
+            "format": "skipped",
+            "reason": "no CUDA",
+            "size_bytes": 10,
+            "fp32_size_bytes": 100,
+        }
+    )
     table = summarize_variants(*manifests)
     assert table["variant"].tolist() == [*CPU_VARIANTS, "bnb_nf4"]
     ok = table[table["status"] == "ok"]
@@ -242,6 +302,13 @@ def test_summary_table(built):
 
 
 def test_variant_names_match_the_shared_interface():
-    assert VARIANTS == ("fp16", "bf16", "int8_torchao", "int8_ort", "int4", "bnb_int8",
-                        "bnb_nf4")
+    assert VARIANTS == (
+        "fp16",
+        "bf16",
+        "int8_torchao",
+        "int8_ort",
+        "int4",
+        "bnb_int8",
+        "bnb_nf4",
+    )
     assert set(PARAMS["variants"]) == set(VARIANTS)

@@ -36,7 +36,11 @@ logger = logging.getLogger(__name__)
 
 ALL = "all"
 WORD_PATTERN = re.compile(r"\w+(?:[-']\w+)*")
-LENGTH_MEASURES = {"n_chars": "characters", "n_words": "words", "n_tokens": "model tokens"}
+LENGTH_MEASURES = {
+    "n_chars": "characters",
+    "n_words": "words",
+    "n_tokens": "model tokens",
+}
 _NEGATIONS = ["tidak", "belum", "bukan", "jangan", "tak", "kurang"]
 # Defaults of ``params:eda`` (conf/base/parameters_eda.yml holds the same values).
 # Nodes merge the given settings over them, so a partial ``eda`` dict (e.g. from
@@ -49,12 +53,28 @@ DEFAULTS: dict[str, Any] = {
     "histogram_bins": 40,
     "figure_top_n": 15,
     "word_splits": None,
-    "ngrams": {"orders": [1, 2], "top_n": 20, "remove_stopwords": True,
-               "stopwords_keep": _NEGATIONS},
-    "distinctive": {"top_n": 20, "min_count": 5, "prior_scale": 1.0,
-                    "remove_stopwords": False, "stopwords_keep": _NEGATIONS},
+    "ngrams": {
+        "orders": [1, 2],
+        "top_n": 20,
+        "remove_stopwords": True,
+        "stopwords_keep": _NEGATIONS,
+    },
+    "distinctive": {
+        "top_n": 20,
+        "min_count": 5,
+        "prior_scale": 1.0,
+        "remove_stopwords": False,
+        "stopwords_keep": _NEGATIONS,
+    },
 }
-_QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+_QUANTILES = {
+    "p25": 0.25,
+    "median": 0.5,
+    "p75": 0.75,
+    "p90": 0.9,
+    "p95": 0.95,
+    "p99": 0.99,
+}
 
 
 def eda_settings(eda: dict[str, Any] | None) -> dict[str, Any]:
@@ -96,8 +116,10 @@ def combine_splits(
     for split, frame in (("train", train), ("valid", valid), ("test", test)):
         missing = {"text", "label"} - set(frame.columns)
         if missing:
-            raise ValueError(f"split '{split}' lacks column(s) {sorted(missing)}; "
-                             f"found {list(frame.columns)}")
+            raise ValueError(
+                f"split '{split}' lacks column(s) {sorted(missing)}; "
+                f"found {list(frame.columns)}"
+            )
         parts.append(frame.assign(split=split))
     corpus = pd.concat(parts, ignore_index=True)
     return corpus[["split", *[c for c in corpus.columns if c != "split"]]]
@@ -107,8 +129,10 @@ def combine_invalid_rows(
     train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame
 ) -> pd.DataFrame:
     """Stack the rows ``validate_rows`` dropped per split, with a ``split`` column."""
-    parts = [f.assign(split=s) for s, f in (("train", train), ("valid", valid),
-                                             ("test", test))]
+    parts = [
+        f.assign(split=s)
+        for s, f in (("train", train), ("valid", valid), ("test", test))
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -132,8 +156,9 @@ def load_tokenizer(
     eda = eda_settings(eda)
     source = eda.get("tokenizer") or model.get("source")
     if not source:
-        raise ValueError("No tokenizer configured: set eda.tokenizer or "
-                         "finetune.model.source.")
+        raise ValueError(
+            "No tokenizer configured: set eda.tokenizer or finetune.model.source."
+        )
     source = str(source)
     if source == SCRATCH:
         scratch = model.get("scratch") or {}
@@ -224,21 +249,29 @@ def quality_counts(corpus: pd.DataFrame, dropped: pd.DataFrame) -> pd.DataFrame:
         part = corpus if split == ALL else corpus[corpus["split"] == split]
         gone = dropped if split == ALL else dropped[dropped["split"] == split]
         text = part["text"]
-        labels_per_text = part.dropna(subset=["text"]).groupby("text")["label"].nunique()
-        terms = [t for doc in text.dropna().astype(str) for t in WORD_PATTERN.findall(doc)]
+        labels_per_text = (
+            part.dropna(subset=["text"]).groupby("text")["label"].nunique()
+        )
+        terms = [
+            t for doc in text.dropna().astype(str) for t in WORD_PATTERN.findall(doc)
+        ]
         row = {
             "split": split,
             "rows": len(part),
             "missing_text": int(text.isna().sum()),
-            "empty_text": int((text.fillna("").astype(str).str.strip() == "").sum()
-                              - text.isna().sum()),
+            "empty_text": int(
+                (text.fillna("").astype(str).str.strip() == "").sum()
+                - text.isna().sum()
+            ),
             "missing_label": int(part["label"].isna().sum()),
             "duplicate_rows": int(part.duplicated(["text", "label"]).sum()),
             "duplicate_texts": int(part["text"].duplicated().sum()),
             "conflicting_label_texts": int((labels_per_text > 1).sum()),
             "texts_shared_with_train": (
-                np.nan if split in ("train", ALL)
-                else int(part["text"].drop_duplicates().isin(train_texts).sum())),
+                np.nan
+                if split in ("train", ALL)
+                else int(part["text"].drop_duplicates().isin(train_texts).sum())
+            ),
             "dropped_upstream": len(gone),
         }
         for check in checks:
@@ -264,18 +297,28 @@ def measure_lengths(
     texts = corpus["text"].fillna("").astype(str).tolist()
     batch = int(eda.get("token_batch_size", 1000))
     n_tokens: list[int] = []
-    for start in tqdm(range(0, len(texts), batch), desc="eda: tokenize", unit="batch",
-                      disable=len(texts) <= batch):
-        encoded = tokenizer(texts[start:start + batch], add_special_tokens=True,
-                            truncation=False, verbose=False)["input_ids"]
+    for start in tqdm(
+        range(0, len(texts), batch),
+        desc="eda: tokenize",
+        unit="batch",
+        disable=len(texts) <= batch,
+    ):
+        encoded = tokenizer(
+            texts[start : start + batch],
+            add_special_tokens=True,
+            truncation=False,
+            verbose=False,
+        )["input_ids"]
         n_tokens += [len(ids) for ids in encoded]
-    return pd.DataFrame({
-        "split": corpus["split"].to_numpy(),
-        "label": corpus["label"].astype(str).to_numpy(),
-        "n_chars": [len(t) for t in texts],
-        "n_words": [len(t.split()) for t in texts],
-        "n_tokens": n_tokens,
-    })
+    return pd.DataFrame(
+        {
+            "split": corpus["split"].to_numpy(),
+            "label": corpus["label"].astype(str).to_numpy(),
+            "n_chars": [len(t) for t in texts],
+            "n_words": [len(t.split()) for t in texts],
+            "n_tokens": n_tokens,
+        }
+    )
 
 
 def length_statistics(lengths: pd.DataFrame, label_map: dict[str, int]) -> pd.DataFrame:
@@ -297,10 +340,18 @@ def length_statistics(lengths: pd.DataFrame, label_map: dict[str, int]) -> pd.Da
                 values = part[measure]
                 if values.empty:
                     continue
-                row = {"split": split, "label": label, "measure": measure,
-                       "count": len(values), "mean": values.mean(), "std": values.std(),
-                       "min": int(values.min())}
-                row.update({k: float(values.quantile(q)) for k, q in _QUANTILES.items()})
+                row = {
+                    "split": split,
+                    "label": label,
+                    "measure": measure,
+                    "count": len(values),
+                    "mean": values.mean(),
+                    "std": values.std(),
+                    "min": int(values.min()),
+                }
+                row.update(
+                    {k: float(values.quantile(q)) for k, q in _QUANTILES.items()}
+                )
                 row["max"] = int(values.max())
                 rows.append(row)
     return pd.DataFrame(rows)
@@ -317,14 +368,21 @@ def token_coverage(lengths: pd.DataFrame, eda: dict[str, Any]) -> pd.DataFrame:
         ``truncated_share``, ``tokens_lost_share`` (tokens beyond ``L`` / all tokens).
     """
     eda = eda_settings(eda)
-    thresholds = sorted(int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256]))
+    thresholds = sorted(
+        int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256])
+    )
     if not thresholds or thresholds[0] < 1:
-        raise ValueError(f"eda.truncation_lengths must be positive integers, got "
-                         f"{eda.get('truncation_lengths')!r}")
+        raise ValueError(
+            f"eda.truncation_lengths must be positive integers, got "
+            f"{eda.get('truncation_lengths')!r}"
+        )
     rows = []
     groups = [(s, ALL) for s in [*_split_order(lengths), ALL]]
-    groups += [(s, lab) for s in _split_order(lengths)
-               for lab in sorted(set(lengths.loc[lengths["split"] == s, "label"]))]
+    groups += [
+        (s, lab)
+        for s in _split_order(lengths)
+        for lab in sorted(set(lengths.loc[lengths["split"] == s, "label"]))
+    ]
     for split, label in groups:
         part = lengths if split == ALL else lengths[lengths["split"] == split]
         if label != ALL:
@@ -333,13 +391,21 @@ def token_coverage(lengths: pd.DataFrame, eda: dict[str, Any]) -> pd.DataFrame:
         for limit in thresholds:
             cut = tokens > limit
             total = tokens.sum()
-            rows.append({
-                "split": split, "label": label, "max_length": limit,
-                "texts": len(tokens), "truncated": int(cut.sum()),
-                "truncated_share": float(cut.mean()) if len(tokens) else np.nan,
-                "tokens_lost_share": float((tokens - limit).clip(min=0).sum() / total)
-                if total else np.nan,
-            })
+            rows.append(
+                {
+                    "split": split,
+                    "label": label,
+                    "max_length": limit,
+                    "texts": len(tokens),
+                    "truncated": int(cut.sum()),
+                    "truncated_share": float(cut.mean()) if len(tokens) else np.nan,
+                    "tokens_lost_share": float(
+                        (tokens - limit).clip(min=0).sum() / total
+                    )
+                    if total
+                    else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -355,7 +421,9 @@ def stopword_set(settings: dict[str, Any]) -> frozenset[str]:
     empty when ``remove_stopwords`` is false."""
     if not settings.get("remove_stopwords", False):
         return frozenset()
-    return _sastrawi_stopwords() - {w.lower() for w in settings.get("stopwords_keep", [])}
+    return _sastrawi_stopwords() - {
+        w.lower() for w in settings.get("stopwords_keep", [])
+    }
 
 
 def ngram_analyzer(n: int, stopwords: Iterable[str] = ()) -> Callable[[str], list[str]]:
@@ -368,7 +436,7 @@ def ngram_analyzer(n: int, stopwords: Iterable[str] = ()) -> Callable[[str], lis
 
     def analyze(text: str) -> list[str]:
         words = WORD_PATTERN.findall(text)
-        grams = [words[i:i + n] for i in range(len(words) - n + 1)]
+        grams = [words[i : i + n] for i in range(len(words) - n + 1)]
         return [" ".join(g) for g in grams if not any(w.lower() in stop for w in g)]
 
     return analyze
@@ -398,8 +466,9 @@ def _select_splits(corpus: pd.DataFrame, splits: list[str] | None) -> pd.DataFra
         return corpus
     unknown = set(splits) - set(corpus["split"])
     if unknown:
-        raise ValueError(f"unknown split(s) {sorted(unknown)}; the corpus has "
-                         f"{_split_order(corpus)}")
+        raise ValueError(
+            f"unknown split(s) {sorted(unknown)}; the corpus has {_split_order(corpus)}"
+        )
     return corpus[corpus["split"].isin(splits)]
 
 
@@ -430,8 +499,11 @@ def ngram_table(
         if not len(vocab):
             continue
         groups = [(ALL, np.ones(len(labels), bool))]
-        groups += [(lab, labels == lab) for lab in _label_order(label_map)
-                   if (labels == lab).any()]
+        groups += [
+            (lab, labels == lab)
+            for lab in _label_order(label_map)
+            if (labels == lab).any()
+        ]
         for label, mask in groups:
             sub = matrix[mask]
             counts = np.asarray(sub.sum(axis=0)).ravel()
@@ -440,10 +512,20 @@ def ngram_table(
             order = [i for i in order if counts[i] > 0][:top_n]
             total = counts.sum()
             for rank, i in enumerate(order, start=1):
-                rows.append((int(n), label, rank, vocab[i], int(counts[i]),
-                             counts[i] / total, int(docs[i])))
-    return pd.DataFrame(rows, columns=["n", "label", "rank", "ngram", "count", "share",
-                                       "documents"])
+                rows.append(
+                    (
+                        int(n),
+                        label,
+                        rank,
+                        vocab[i],
+                        int(counts[i]),
+                        counts[i] / total,
+                        int(docs[i]),
+                    )
+                )
+    return pd.DataFrame(
+        rows, columns=["n", "label", "rank", "ngram", "count", "share", "documents"]
+    )
 
 
 def weighted_log_odds(
@@ -474,8 +556,10 @@ def weighted_log_odds(
     counts = np.asarray(counts, dtype=float)
     prior = np.asarray(prior, dtype=float)
     if counts.ndim != 2 or prior.shape != (counts.shape[1],):
-        raise ValueError(f"counts must be classes × words and prior one value per word; "
-                         f"got {counts.shape} and {prior.shape}")
+        raise ValueError(
+            f"counts must be classes × words and prior one value per word; "
+            f"got {counts.shape} and {prior.shape}"
+        )
     if (counts < 0).any() or (prior <= 0).any():
         raise ValueError("counts must be >= 0 and the prior > 0 for every word")
     a0 = prior.sum()
@@ -483,8 +567,9 @@ def weighted_log_odds(
     y_j = counts.sum(axis=0, keepdims=True) - counts
     n_i = y_i.sum(axis=1, keepdims=True)
     n_j = y_j.sum(axis=1, keepdims=True)
-    delta = (np.log((y_i + prior) / (n_i + a0 - y_i - prior))
-             - np.log((y_j + prior) / (n_j + a0 - y_j - prior)))
+    delta = np.log((y_i + prior) / (n_i + a0 - y_i - prior)) - np.log(
+        (y_j + prior) / (n_j + a0 - y_j - prior)
+    )
     variance = 1.0 / (y_i + prior) + 1.0 / (y_j + prior)
     return delta / np.sqrt(variance), delta
 
@@ -511,19 +596,37 @@ def distinctive_words(
     if scale <= 0:
         raise ValueError(f"eda.distinctive.prior_scale must be > 0, got {scale}")
     corpus = _select_splits(corpus, eda.get("word_splits"))
-    labels_present = [lab for lab in _label_order(label_map)
-                      if (corpus["label"].astype(str) == lab).any()]
-    columns = ["label", "rank", "word", "z", "delta", "count_in_label", "count_in_rest",
-               "rate_in_label", "rate_in_rest"]
+    labels_present = [
+        lab
+        for lab in _label_order(label_map)
+        if (corpus["label"].astype(str) == lab).any()
+    ]
+    columns = [
+        "label",
+        "rank",
+        "word",
+        "z",
+        "delta",
+        "count_in_label",
+        "count_in_rest",
+        "rate_in_label",
+        "rate_in_rest",
+    ]
     if len(labels_present) < 2:
-        logger.warning("distinctive words need at least two labels; found %s",
-                       labels_present)
+        logger.warning(
+            "distinctive words need at least two labels; found %s", labels_present
+        )
         return pd.DataFrame(columns=columns)
-    matrix, vocab = count_terms(corpus["text"].fillna("").astype(str), 1,
-                                stopword_set(settings))
+    matrix, vocab = count_terms(
+        corpus["text"].fillna("").astype(str), 1, stopword_set(settings)
+    )
     labels = corpus["label"].astype(str).to_numpy()
-    counts = np.vstack([np.asarray(matrix[labels == lab].sum(axis=0)).ravel()
-                        for lab in labels_present])
+    counts = np.vstack(
+        [
+            np.asarray(matrix[labels == lab].sum(axis=0)).ravel()
+            for lab in labels_present
+        ]
+    )
     keep = counts.sum(axis=0) >= min_count
     counts, vocab = counts[:, keep], vocab[keep]
     z, delta = weighted_log_odds(counts, scale * counts.sum(axis=0))
@@ -533,9 +636,19 @@ def distinctive_words(
         n_label, n_rest = counts[k].sum(), rest[k].sum()
         order = np.lexsort((vocab, -z[k]))[:top_n]
         for rank, i in enumerate(order, start=1):
-            rows.append((label, rank, vocab[i], z[k, i], delta[k, i], int(counts[k, i]),
-                         int(rest[k, i]), 1000 * counts[k, i] / n_label,
-                         1000 * rest[k, i] / n_rest if n_rest else np.nan))
+            rows.append(
+                (
+                    label,
+                    rank,
+                    vocab[i],
+                    z[k, i],
+                    delta[k, i],
+                    int(counts[k, i]),
+                    int(rest[k, i]),
+                    1000 * counts[k, i] / n_label,
+                    1000 * rest[k, i] / n_rest if n_rest else np.nan,
+                )
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -544,8 +657,11 @@ def render_markdown_tables(view: str, **tables: pd.DataFrame) -> str:
     parts = [f"# EDA tables: {view}\n"]
     for name, table in tables.items():
         parts.append(f"## {name.replace('_', ' ')}\n")
-        parts.append(table.to_markdown(index=False, floatfmt=".4g") if len(table)
-                     else "_(empty)_")
+        parts.append(
+            table.to_markdown(index=False, floatfmt=".4g")
+            if len(table)
+            else "_(empty)_"
+        )
         parts.append("")
     return "\n".join(parts)
 
@@ -571,22 +687,40 @@ def preprocessing_effect(
         ("raw", raw_quality, raw_lengths, raw_coverage),
         ("clean", clean_quality, clean_lengths, clean_coverage),
     ):
-        base = quality[["split", "rows", "dropped_upstream", "duplicate_texts",
-                        "vocabulary_size", "words_total"]]
+        base = quality[
+            [
+                "split",
+                "rows",
+                "dropped_upstream",
+                "duplicate_texts",
+                "vocabulary_size",
+                "words_total",
+            ]
+        ]
         overall = lengths[lengths["label"] == ALL].pivot(
-            index="split", columns="measure", values="mean")
+            index="split", columns="measure", values="mean"
+        )
         overall.columns = [f"mean_{c}" for c in overall.columns]
-        at_limit = coverage[(coverage["label"] == ALL)
-                            & (coverage["max_length"] == max_length)]
+        at_limit = coverage[
+            (coverage["label"] == ALL) & (coverage["max_length"] == max_length)
+        ]
         truncated = at_limit.set_index("split")["truncated_share"].rename(
-            f"truncated_share_at_{max_length}")
+            f"truncated_share_at_{max_length}"
+        )
         frame = base.merge(overall, left_on="split", right_index=True, how="left")
         if len(at_limit):
-            frame = frame.merge(truncated, left_on="split", right_index=True, how="left")
+            frame = frame.merge(
+                truncated, left_on="split", right_index=True, how="left"
+            )
         frames.append(frame.assign(view=view))
     out = pd.concat(frames, ignore_index=True)
     order = {s: i for i, s in enumerate(["train", "valid", "test", ALL])}
-    out = out.sort_values(["split", "view"], key=lambda s: s.map(order).fillna(9)
-                          if s.name == "split" else s.map({"raw": 0, "clean": 1}))
-    return out[["split", "view", *[c for c in out.columns if c not in ("split", "view")]]
-               ].reset_index(drop=True)
+    out = out.sort_values(
+        ["split", "view"],
+        key=lambda s: s.map(order).fillna(9)
+        if s.name == "split"
+        else s.map({"raw": 0, "clean": 1}),
+    )
+    return out[
+        ["split", "view", *[c for c in out.columns if c not in ("split", "view")]]
+    ].reset_index(drop=True)

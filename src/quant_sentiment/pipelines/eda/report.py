@@ -12,37 +12,59 @@ from .nodes import ALL, eda_settings
 
 # (key, heading, description) in report order; keys name the template outputs.
 SECTIONS: list[tuple[str, str, str]] = [
-    ("table_split_label_counts", "Split sizes and label distribution",
-     "Rows per split and label; share = fraction of the split."),
+    (
+        "table_split_label_counts",
+        "Split sizes and label distribution",
+        "Rows per split and label; share = fraction of the split.",
+    ),
     ("figure_label_distribution", "Label distribution per split", ""),
     ("figure_label_share", "Train vs valid vs test label share", ""),
-    ("table_quality", "Missing, empty, duplicate and dropped rows",
-     "dropped_* columns count rows removed before this view: by validate_rows for the "
-     "raw view, by the preprocessing pipeline (preprocessing_dropped_rows) for the "
-     "cleaned view."),
-    ("table_length_stats", "Length statistics",
-     "Characters, whitespace words and model tokens (special tokens included) per split "
-     "and label."),
+    (
+        "table_quality",
+        "Missing, empty, duplicate and dropped rows",
+        "dropped_* columns count rows removed before this view: by validate_rows for the "
+        "raw view, by the preprocessing pipeline (preprocessing_dropped_rows) for the "
+        "cleaned view.",
+    ),
+    (
+        "table_length_stats",
+        "Length statistics",
+        "Characters, whitespace words and model tokens (special tokens included) per split "
+        "and label.",
+    ),
     ("figure_length_histograms", "Length histograms", ""),
     ("figure_length_boxplots", "Length boxplots", ""),
-    ("table_token_coverage", "Token-length coverage",
-     "Share of texts longer than each candidate max_length (truncated) and share of "
-     "tokens cut off."),
+    (
+        "table_token_coverage",
+        "Token-length coverage",
+        "Share of texts longer than each candidate max_length (truncated) and share of "
+        "tokens cut off.",
+    ),
     ("figure_token_coverage", "Token-length coverage curve", ""),
     ("table_ngrams", "Top n-grams overall and per label", ""),
     ("figure_ngrams", "Most frequent n-grams", ""),
-    ("figure_top_words_per_class", "Top words per class (raw counts)",
-     "Raw counts are dominated by words common to every class; see the log-odds "
-     "ranking below."),
-    ("table_distinctive_words", "Distinctive words per class (weighted log-odds)",
-     "Monroe, Colaresi & Quinn (2008): z-score of the log-odds ratio of a word in one "
-     "label vs all others, with an informative Dirichlet prior from the whole corpus. "
-     "|z| > 1.96 is conventionally notable."),
+    (
+        "figure_top_words_per_class",
+        "Top words per class (raw counts)",
+        "Raw counts are dominated by words common to every class; see the log-odds "
+        "ranking below.",
+    ),
+    (
+        "table_distinctive_words",
+        "Distinctive words per class (weighted log-odds)",
+        "Monroe, Colaresi & Quinn (2008): z-score of the log-odds ratio of a word in one "
+        "label vs all others, with an informative Dirichlet prior from the whole corpus. "
+        "|z| > 1.96 is conventionally notable.",
+    ),
     ("figure_distinctive_words", "Distinctive words per class", ""),
 ]
 VIEWS = ("raw", "clean")
-_COLLAPSED = {"table_length_stats", "table_token_coverage", "table_ngrams",
-              "table_distinctive_words"}
+_COLLAPSED = {
+    "table_length_stats",
+    "table_token_coverage",
+    "table_ngrams",
+    "table_distinctive_words",
+}
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1800px}
 .views{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}
@@ -56,8 +78,9 @@ th{background:#f3f3f3} img{max-width:100%} .note{color:#555;font-size:13px}
 def _table_html(table: pd.DataFrame) -> str:
     if table is None or not len(table):
         return "<p><em>(empty)</em></p>"
-    return table.to_html(index=False, float_format=lambda x: f"{x:.4g}", border=0,
-                         na_rep="")
+    return table.to_html(
+        index=False, float_format=lambda x: f"{x:.4g}", border=0, na_rep=""
+    )
 
 
 def _figure_html(png: bytes, alt: str) -> str:
@@ -74,14 +97,20 @@ def _recommendation(coverage: pd.DataFrame, max_length: int, target: float) -> s
     lines = []
     if len(at_config):
         share = at_config["truncated_share"].iloc[0]
-        lines.append(f"finetune.max_length = {max_length} truncates {100 * share:.1f}% of "
-                     "train texts.")
+        lines.append(
+            f"finetune.max_length = {max_length} truncates {100 * share:.1f}% of "
+            "train texts."
+        )
     if len(ok):
-        lines.append(f"Smallest candidate keeping {100 * target:.0f}% of train texts whole: "
-                     f"{int(ok['max_length'].min())} tokens.")
+        lines.append(
+            f"Smallest candidate keeping {100 * target:.0f}% of train texts whole: "
+            f"{int(ok['max_length'].min())} tokens."
+        )
     else:
-        lines.append(f"No candidate in eda.truncation_lengths keeps {100 * target:.0f}% of "
-                     "train texts whole.")
+        lines.append(
+            f"No candidate in eda.truncation_lengths keeps {100 * target:.0f}% of "
+            "train texts whole."
+        )
     return " ".join(lines)
 
 
@@ -111,22 +140,31 @@ def build_report(
     eda = eda_settings(eda)
     max_length = int(finetune.get("max_length", 128))
     target = float(eda.get("coverage_target", 0.99))
-    head = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
-                   for k, v in {"run": eda.get("run", ""), **{f"tokenizer {k}": v for k, v
-                                               in tokenizer_info.items()}}.items())
+    head = "".join(
+        f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+        for k, v in {
+            "run": eda.get("run", ""),
+            **{f"tokenizer {k}": v for k, v in tokenizer_info.items()},
+        }.items()
+    )
     body = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>EDA report</title>", f"<style>{_STYLE}</style></head><body>",
-        "<h1>Exploratory data analysis</h1>", f"<ul>{head}</ul>",
+        "<title>EDA report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>Exploratory data analysis</h1>",
+        f"<ul>{head}</ul>",
         "<p class='note'><b>raw</b>: the raw split files parsed by the preprocessing "
         "node validate_rows (invalid rows dropped and counted); <b>clean</b>: the "
         "clean_* splits written by the preprocessing pipeline.</p>",
         "<h2>Effect of preprocessing (raw vs clean)</h2>",
         _table_html(preprocessing_effect),
         "<h2>max_length from data</h2>",
-        "<div class='views'>" + "".join(
+        "<div class='views'>"
+        + "".join(
             f"<div><h3>{v}</h3><p>{html.escape(_recommendation(artifacts[f'{v}__table_token_coverage'], max_length, target))}</p></div>"  # noqa: E501
-            for v in VIEWS) + "</div>",
+            for v in VIEWS
+        )
+        + "</div>",
     ]
     for key, heading, note in SECTIONS:
         body.append(f"<h2>{html.escape(heading)}</h2>")
@@ -135,11 +173,16 @@ def build_report(
         cells = []
         for view in VIEWS:
             value = artifacts[f"{view}__{key}"]
-            content = (_figure_html(value, f"{heading} ({view})") if key.startswith("figure")
-                       else _table_html(value))
+            content = (
+                _figure_html(value, f"{heading} ({view})")
+                if key.startswith("figure")
+                else _table_html(value)
+            )
             if key in _COLLAPSED:
-                content = f"<details><summary>show table ({len(value)} rows)</summary>" \
-                          f"{content}</details>"
+                content = (
+                    f"<details><summary>show table ({len(value)} rows)</summary>"
+                    f"{content}</details>"
+                )
             cells.append(f"<div><h3>{view}</h3>{content}</div>")
         body.append(f"<div class='views'>{''.join(cells)}</div>")
     body.append("</body></html>")

@@ -49,19 +49,33 @@ def build_pairs(
     """
     source = params.get("source")
     if source == "parallel":
-        train, valid, evaluation, stats = build_parallel_splits(nusax, params["parallel"])
+        train, valid, evaluation, stats = build_parallel_splits(
+            nusax, params["parallel"]
+        )
         train_records: Iterable[dict[str, str]] = train[PAIR_COLUMNS].to_dict("records")
     elif source == "corpus":
-        train_records, valid, evaluation, stats = build_corpus_splits(corpus, params["corpus"])
+        train_records, valid, evaluation, stats = build_corpus_splits(
+            corpus, params["corpus"]
+        )
     else:
-        raise ValueError(f"embed_finetune.pairs.source must be 'parallel' or 'corpus', got {source!r}")
-    logger.info("Pairs: %d valid, %d eval; dropped %s", len(valid), len(evaluation),
-                stats.get("dropped"))
+        raise ValueError(
+            f"embed_finetune.pairs.source must be 'parallel' or 'corpus', got {source!r}"
+        )
+    logger.info(
+        "Pairs: %d valid, %d eval; dropped %s",
+        len(valid),
+        len(evaluation),
+        stats.get("dropped"),
+    )
     return train_records, valid, evaluation, stats
 
 
-def check_pairs(train: JSONLinesStream, valid: pd.DataFrame, evaluation: pd.DataFrame,
-                stats: dict[str, Any]) -> dict[str, Any]:
+def check_pairs(
+    train: JSONLinesStream,
+    valid: pd.DataFrame,
+    evaluation: pd.DataFrame,
+    stats: dict[str, Any],
+) -> dict[str, Any]:
     """Re-read the saved pairs and verify the splits share no id and no text.
 
     The train file is streamed; only hashes of held-out texts are kept in memory.
@@ -70,29 +84,54 @@ def check_pairs(train: JSONLinesStream, valid: pd.DataFrame, evaluation: pd.Data
         ValueError: If a group id or text of valid/eval occurs in train, or valid
             overlaps eval, or a split is empty.
     """
-    held_groups = set(valid["group_id"].astype(str)) | set(evaluation["group_id"].astype(str))
-    held_texts = set(pd.concat([valid["anchor"], valid["positive"], evaluation["anchor"],
-                                evaluation["positive"]]))
+    held_groups = set(valid["group_id"].astype(str)) | set(
+        evaluation["group_id"].astype(str)
+    )
+    held_texts = set(
+        pd.concat(
+            [
+                valid["anchor"],
+                valid["positive"],
+                evaluation["anchor"],
+                evaluation["positive"],
+            ]
+        )
+    )
     n_train, leaks, anchors = 0, [], set()
     for pair in train:
         n_train += 1
         anchors.add(hash(pair["anchor"]))
-        if str(pair["group_id"]) in held_groups or pair["anchor"] in held_texts or \
-                pair["positive"] in held_texts:
+        if (
+            str(pair["group_id"]) in held_groups
+            or pair["anchor"] in held_texts
+            or pair["positive"] in held_texts
+        ):
             leaks.append(pair["pair_id"])
     if leaks:
-        raise ValueError(f"{len(leaks)} train pairs share an id or text with valid/eval, "
-                         f"e.g. {leaks[:5]}")
-    overlap = set(valid["group_id"].astype(str)) & set(evaluation["group_id"].astype(str))
+        raise ValueError(
+            f"{len(leaks)} train pairs share an id or text with valid/eval, "
+            f"e.g. {leaks[:5]}"
+        )
+    overlap = set(valid["group_id"].astype(str)) & set(
+        evaluation["group_id"].astype(str)
+    )
     if overlap:
         raise ValueError(f"valid and eval share ids, e.g. {sorted(overlap)[:5]}")
     if n_train == 0 or valid.empty or evaluation.empty:
-        raise ValueError(f"Empty split: train {n_train}, valid {len(valid)}, eval {len(evaluation)}")
+        raise ValueError(
+            f"Empty split: train {n_train}, valid {len(valid)}, eval {len(evaluation)}"
+        )
     report = dict(stats)
-    report["pairs"] = {"train": n_train, "train_distinct_anchors": len(anchors),
-                       "valid": len(valid), "eval": len(evaluation)}
+    report["pairs"] = {
+        "train": n_train,
+        "train_distinct_anchors": len(anchors),
+        "valid": len(valid),
+        "eval": len(evaluation),
+    }
     report["eval_sets"] = evaluation["eval_set"].value_counts().sort_index().to_dict()
-    report["leakage_check"] = "passed: no group id or text shared between train, valid and eval"
+    report["leakage_check"] = (
+        "passed: no group id or text shared between train, valid and eval"
+    )
     return report
 
 
@@ -140,30 +179,52 @@ def train_embedding_model(
     model = load_sentence_model(params["model"])
     cache_dir = cfg.get("arrow_cache_dir")
     train_ds = Dataset.from_json(str(train.path), cache_dir=cache_dir).select_columns(
-        ["anchor", "positive"])
-    valid_ds = Dataset.from_pandas(valid[["anchor", "positive"]].reset_index(drop=True),
-                                   preserve_index=False)
+        ["anchor", "positive"]
+    )
+    valid_ds = Dataset.from_pandas(
+        valid[["anchor", "positive"]].reset_index(drop=True), preserve_index=False
+    )
     stat = train.path.stat()
-    run_fp = fingerprint(params, str(train.path), stat.st_size, stat.st_mtime_ns,
-                         valid["pair_id"].tolist())
-    out_dir = Path(cfg.get("checkpoint_dir", "data/06_models/checkpoints")) / f"embed_{run_fp}"
+    run_fp = fingerprint(
+        params,
+        str(train.path),
+        stat.st_size,
+        stat.st_mtime_ns,
+        valid["pair_id"].tolist(),
+    )
+    out_dir = (
+        Path(cfg.get("checkpoint_dir", "data/06_models/checkpoints"))
+        / f"embed_{run_fp}"
+    )
     args = training_arguments(cfg, str(out_dir))
     batch = args.per_device_train_batch_size
     loss = make_loss(model, cfg, batch)
     evaluator = retrieval_evaluator(valid, "valid", args.per_device_eval_batch_size)
     trainer = SentenceTransformerTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=valid_ds, loss=loss,
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=valid_ds,
+        loss=loss,
         evaluator=evaluator,
         callbacks=[EarlyStoppingCallback(int(cfg.get("early_stopping_patience", 2)))],
     )
-    logger.info("Training on %d pairs, %s, batch %d x %d processes, device %s", len(train_ds),
-                type(loss).__name__, batch, args.world_size, args.device)
+    logger.info(
+        "Training on %d pairs, %s, batch %d x %d processes, device %s",
+        len(train_ds),
+        type(loss).__name__,
+        batch,
+        args.world_size,
+        args.device,
+    )
     result = trainer.train()
     if args.world_size > 1:
         trainer.accelerator.wait_for_everyone()
         if not trainer.is_world_process_zero():
-            logger.info("Rank %s done; the main process saves and evaluates.",
-                        os.environ.get("RANK"))
+            logger.info(
+                "Rank %s done; the main process saves and evaluates.",
+                os.environ.get("RANK"),
+            )
             raise SystemExit(0)
     state = trainer.state
     history = history_frame(state.log_history, best_metric_key(cfg))
@@ -180,13 +241,20 @@ def train_embedding_model(
         "planned_steps": max_steps,
         "stopped_early": state.global_step < max_steps,
         "best_metric": {best_metric_key(cfg): state.best_metric},
-        "best_checkpoint_step": (int(state.best_model_checkpoint.rsplit("-", 1)[-1])
-                                 if state.best_model_checkpoint else None),
+        "best_checkpoint_step": (
+            int(state.best_model_checkpoint.rsplit("-", 1)[-1])
+            if state.best_model_checkpoint
+            else None
+        ),
         "model_source": str(params["model"]["source"]),
         "versions": _versions(),
     }
-    logger.info("Trained %d steps in %.1f s (best %s)", state.global_step,
-                summary["train_runtime_s"], summary["best_metric"])
+    logger.info(
+        "Trained %d steps in %.1f s (best %s)",
+        state.global_step,
+        summary["train_runtime_s"],
+        summary["best_metric"],
+    )
     if not cfg.get("keep_checkpoints", False):
         shutil.rmtree(out_dir, ignore_errors=True)
     return trainer.model, history, summary
@@ -197,13 +265,20 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "sentence_transformers": sentence_transformers.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "sentence_transformers": sentence_transformers.__version__,
+    }
 
 
-def evaluate_retrieval(model: Any, evaluation: pd.DataFrame, summary: dict[str, Any],
-                       params: dict[str, Any]) -> pd.DataFrame:
+def evaluate_retrieval(
+    model: Any,
+    evaluation: pd.DataFrame,
+    summary: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
     """Recall@1/5/10, MRR@10 and nDCG@10 of the base and the fine-tuned model.
 
     One row per model and retrieval task (``eval_set``, e.g. ``javanese->indonesian``),
@@ -217,14 +292,23 @@ def evaluate_retrieval(model: Any, evaluation: pd.DataFrame, summary: dict[str, 
         for eval_set, pairs in evaluation.groupby("eval_set", sort=True):
             name = "eval"
             raw = retrieval_evaluator(pairs, name, batch)(encoder)
-            row = {"model": label, "eval_set": eval_set, "queries": len(pairs),
-                   "documents": pairs["doc_id"].nunique()}
+            row = {
+                "model": label,
+                "eval_set": eval_set,
+                "queries": len(pairs),
+                "documents": pairs["doc_id"].nunique(),
+            }
             row.update(pick_metrics(raw, name))
-            row["train_runtime_s"] = summary["train_runtime_s"] if label == "fine-tuned" \
-                else float("nan")
+            row["train_runtime_s"] = (
+                summary["train_runtime_s"] if label == "fine-tuned" else float("nan")
+            )
             rows.append(row)
-            logger.info("%s on %s: %s", label, eval_set,
-                        {k: round(v, 4) for k, v in row.items() if "@" in k})
+            logger.info(
+                "%s on %s: %s",
+                label,
+                eval_set,
+                {k: round(v, 4) for k, v in row.items() if "@" in k},
+            )
     table = pd.DataFrame(rows)
     table.insert(1, "model_source", [str(params["model"]["source"])] * len(table))
     return table
@@ -232,5 +316,8 @@ def evaluate_retrieval(model: Any, evaluation: pd.DataFrame, summary: dict[str, 
 
 def render_retrieval_table(table: pd.DataFrame) -> str:
     """The retrieval table as Markdown (metrics to 4 decimals)."""
-    return ("# Retrieval on held-out pairs: base vs fine-tuned\n\n"
-            + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+    return (
+        "# Retrieval on held-out pairs: base vs fine-tuned\n\n"
+        + table.to_markdown(index=False, floatfmt=".4f")
+        + "\n"
+    )

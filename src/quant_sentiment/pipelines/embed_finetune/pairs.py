@@ -42,11 +42,15 @@ def stable_fraction(key: str, salt: str = "") -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def split_of(doc_id: str, valid_fraction: float, eval_fraction: float, salt: str = "") -> str:
+def split_of(
+    doc_id: str, valid_fraction: float, eval_fraction: float, salt: str = ""
+) -> str:
     """Assign a document id to ``train``, ``valid`` or ``eval`` by its hash."""
     if valid_fraction < 0 or eval_fraction < 0 or valid_fraction + eval_fraction >= 1:
-        raise ValueError("valid_fraction and eval_fraction must be >= 0 and sum to < 1, got "
-                         f"{valid_fraction} and {eval_fraction}")
+        raise ValueError(
+            "valid_fraction and eval_fraction must be >= 0 and sum to < 1, got "
+            f"{valid_fraction} and {eval_fraction}"
+        )
     u = stable_fraction(doc_id, salt)
     if u < eval_fraction:
         return "eval"
@@ -56,24 +60,32 @@ def split_of(doc_id: str, valid_fraction: float, eval_fraction: float, salt: str
 
 
 # --------------------------------------------------------------------------- parallel
-def _read_partition(partitions: dict[str, Callable[[], pd.DataFrame]], language: str,
-                    split: str) -> pd.DataFrame:
+def _read_partition(
+    partitions: dict[str, Callable[[], pd.DataFrame]], language: str, split: str
+) -> pd.DataFrame:
     key = f"{language}/{split}"
     if key not in partitions:
         languages = sorted({k.split("/")[0] for k in partitions})
-        raise ValueError(f"NusaX file '{key}.csv' not found. Languages available: {languages}; "
-                         f"splits are train, valid, test.")
+        raise ValueError(
+            f"NusaX file '{key}.csv' not found. Languages available: {languages}; "
+            f"splits are train, valid, test."
+        )
     frame = partitions[key]()
     missing = {"id", "text"} - set(frame.columns)
     if missing:
-        raise ValueError(f"NusaX file '{key}.csv' lacks columns {sorted(missing)}; "
-                         f"it has {list(frame.columns)}.")
+        raise ValueError(
+            f"NusaX file '{key}.csv' lacks columns {sorted(missing)}; "
+            f"it has {list(frame.columns)}."
+        )
     return frame
 
 
-def parallel_pairs(partitions: dict[str, Callable[[], pd.DataFrame]],
-                   language_pairs: list[list[str]], split: str,
-                   stats: dict[str, Any]) -> pd.DataFrame:
+def parallel_pairs(
+    partitions: dict[str, Callable[[], pd.DataFrame]],
+    language_pairs: list[list[str]],
+    split: str,
+    stats: dict[str, Any],
+) -> pd.DataFrame:
     """Pairs (query-language text, document-language text) aligned by NusaX ``id``.
 
     Args:
@@ -85,7 +97,9 @@ def parallel_pairs(partitions: dict[str, Callable[[], pd.DataFrame]],
     frames = []
     for pair in language_pairs:
         if len(pair) != 2 or pair[0] == pair[1]:
-            raise ValueError(f"language pair must be two different languages, got {pair}")
+            raise ValueError(
+                f"language pair must be two different languages, got {pair}"
+            )
         src, tgt = pair
         left = _read_partition(partitions, src, split)[["id", "text"]]
         right = _read_partition(partitions, tgt, split)[["id", "text"]]
@@ -93,28 +107,43 @@ def parallel_pairs(partitions: dict[str, Callable[[], pd.DataFrame]],
             if frame["id"].duplicated().any():
                 dups = frame.loc[frame["id"].duplicated(), "id"].head(5).tolist()
                 raise ValueError(f"NusaX {name}/{split} repeats ids, e.g. {dups}")
-        merged = left.merge(right, on="id", how="outer", suffixes=("_q", "_d"), indicator=True)
+        merged = left.merge(
+            right, on="id", how="outer", suffixes=("_q", "_d"), indicator=True
+        )
         unmatched = int((merged["_merge"] != "both").sum())
         merged = merged[merged["_merge"] == "both"]
-        empty = merged["text_q"].fillna("").str.strip().eq("") | \
-            merged["text_d"].fillna("").str.strip().eq("")
+        empty = merged["text_q"].fillna("").str.strip().eq("") | merged[
+            "text_d"
+        ].fillna("").str.strip().eq("")
         key = f"{src}->{tgt}/{split}"
-        stats.setdefault("dropped", {})[key] = {"no_partner": unmatched,
-                                                "empty_text": int(empty.sum())}
+        stats.setdefault("dropped", {})[key] = {
+            "no_partner": unmatched,
+            "empty_text": int(empty.sum()),
+        }
         merged = merged[~empty]
         ids = merged["id"].astype(str)
-        frames.append(pd.DataFrame({
-            "pair_id": src + ":" + ids,
-            "doc_id": tgt + ":" + ids,
-            "group_id": ids,
-            "eval_set": f"{src}->{tgt}",
-            "anchor": merged["text_q"].astype(str).str.strip(),
-            "positive": merged["text_d"].astype(str).str.strip(),
-        }))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAIR_COLUMNS)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair_id": src + ":" + ids,
+                    "doc_id": tgt + ":" + ids,
+                    "group_id": ids,
+                    "eval_set": f"{src}->{tgt}",
+                    "anchor": merged["text_q"].astype(str).str.strip(),
+                    "positive": merged["text_d"].astype(str).str.strip(),
+                }
+            )
+        )
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=PAIR_COLUMNS)
+    )
 
 
-def drop_leaks(frame: pd.DataFrame, held_out: list[pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+def drop_leaks(
+    frame: pd.DataFrame, held_out: list[pd.DataFrame]
+) -> tuple[pd.DataFrame, int]:
     """Drop pairs that share a group id or a text with any held-out frame."""
     groups: set[str] = set()
     texts: set[str] = set()
@@ -122,8 +151,11 @@ def drop_leaks(frame: pd.DataFrame, held_out: list[pd.DataFrame]) -> tuple[pd.Da
         groups.update(other["group_id"])
         texts.update(other["anchor"])
         texts.update(other["positive"])
-    leak = frame["group_id"].isin(groups) | frame["anchor"].isin(texts) | \
-        frame["positive"].isin(texts)
+    leak = (
+        frame["group_id"].isin(groups)
+        | frame["anchor"].isin(texts)
+        | frame["positive"].isin(texts)
+    )
     return frame[~leak].reset_index(drop=True), int(leak.sum())
 
 
@@ -136,45 +168,57 @@ def dedupe_for_retrieval(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     before = len(frame)
     frame = frame.drop_duplicates(["eval_set", "anchor"])
     # One document text ↔ one doc_id (several query languages may share a doc_id).
-    first_doc = frame.drop_duplicates(["eval_set", "positive"])[["eval_set", "positive",
-                                                                 "doc_id"]]
+    first_doc = frame.drop_duplicates(["eval_set", "positive"])[
+        ["eval_set", "positive", "doc_id"]
+    ]
     frame = frame.merge(first_doc, on=["eval_set", "positive"], suffixes=("", "_first"))
     frame = frame[frame["doc_id"] == frame["doc_id_first"]].drop(columns="doc_id_first")
     return frame.reset_index(drop=True)[PAIR_COLUMNS], before - len(frame)
 
 
-def build_parallel_splits(partitions: dict[str, Callable[[], pd.DataFrame]],
-                          cfg: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                        pd.DataFrame, dict[str, Any]]:
+def build_parallel_splits(
+    partitions: dict[str, Callable[[], pd.DataFrame]], cfg: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Train/valid/eval pair frames from NusaX with no id or text shared across splits."""
     pairs = [list(p) for p in cfg["language_pairs"]]
     stats: dict[str, Any] = {"source": "parallel", "language_pairs": pairs}
-    split_names = {"train": cfg.get("train_split", "train"),
-                   "valid": cfg.get("valid_split", "valid"),
-                   "eval": cfg.get("eval_split", "test")}
+    split_names = {
+        "train": cfg.get("train_split", "train"),
+        "valid": cfg.get("valid_split", "valid"),
+        "eval": cfg.get("eval_split", "test"),
+    }
     if len(set(split_names.values())) != 3:
-        raise ValueError(f"train/valid/eval must be three different NusaX splits, got {split_names}")
-    frames = {k: parallel_pairs(partitions, pairs, v, stats) for k, v in split_names.items()}
+        raise ValueError(
+            f"train/valid/eval must be three different NusaX splits, got {split_names}"
+        )
+    frames = {
+        k: parallel_pairs(partitions, pairs, v, stats) for k, v in split_names.items()
+    }
     eval_pairs, n_eval_dup = dedupe_for_retrieval(frames["eval"])
     valid_pairs, n_valid_leak = drop_leaks(frames["valid"], [eval_pairs])
     valid_pairs, n_valid_dup = dedupe_for_retrieval(valid_pairs)
     train_pairs, n_train_leak = drop_leaks(frames["train"], [valid_pairs, eval_pairs])
     n_train = len(train_pairs)
-    train_pairs = train_pairs.drop_duplicates(["anchor", "positive"]).reset_index(drop=True)
+    train_pairs = train_pairs.drop_duplicates(["anchor", "positive"]).reset_index(
+        drop=True
+    )
     stats["splits"] = split_names
-    stats["dropped"].update({
-        "eval/duplicate_text": n_eval_dup,
-        "valid/leak_into_eval": n_valid_leak,
-        "valid/duplicate_text": n_valid_dup,
-        "train/leak_into_valid_or_eval": n_train_leak,
-        "train/duplicate_pair": n_train - len(train_pairs),
-    })
+    stats["dropped"].update(
+        {
+            "eval/duplicate_text": n_eval_dup,
+            "valid/leak_into_eval": n_valid_leak,
+            "valid/duplicate_text": n_valid_dup,
+            "train/leak_into_valid_or_eval": n_train_leak,
+            "train/duplicate_pair": n_train - len(train_pairs),
+        }
+    )
     return train_pairs, valid_pairs, eval_pairs, stats
 
 
 # --------------------------------------------------------------------------- corpus
-def document_pair(doc_id: str, text: str, mode: str, span_words: int,
-                  min_span_words: int) -> tuple[str, str] | None:
+def document_pair(
+    doc_id: str, text: str, mode: str, span_words: int, min_span_words: int
+) -> tuple[str, str] | None:
     """A self-supervised (anchor, positive) pair from one document, or ``None`` if too short.
 
     ``spans``: two disjoint spans of up to ``span_words`` words, one from each half
@@ -197,12 +241,15 @@ def document_pair(doc_id: str, text: str, mode: str, span_words: int,
     digest = hashlib.blake2b(f"span\x00{doc_id}".encode(), digest_size=8).digest()
     a = int.from_bytes(digest[:4], "big") % (half - length + 1)
     b = half + int.from_bytes(digest[4:], "big") % (len(words) - half - length + 1)
-    return " ".join(words[a:a + length]), " ".join(words[b:b + length])
+    return " ".join(words[a : a + length]), " ".join(words[b : b + length])
 
 
-def iter_corpus_pairs(stream: JSONLinesStream, cfg: dict[str, Any],
-                      stats: dict[str, Any] | None = None,
-                      progress: bool = False) -> Iterator[tuple[str, dict[str, str]]]:
+def iter_corpus_pairs(
+    stream: JSONLinesStream,
+    cfg: dict[str, Any],
+    stats: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[str, dict[str, str]]]:
     """Stream ``(split, pair)`` over the corpus, one document at a time.
 
     Documents without an ``id`` or a non-empty ``text`` field, too short documents and
@@ -214,8 +261,15 @@ def iter_corpus_pairs(stream: JSONLinesStream, cfg: dict[str, Any],
     id_field, text_field = cfg.get("id_field", "id"), cfg.get("text_field", "text")
     max_docs = cfg.get("max_documents")
     records = stream.records(on_invalid=cfg.get("on_invalid", "error"), stats=lines)
-    for n, (_, record) in enumerate(tqdm(records, desc="corpus documents", unit="doc",
-                                         disable=not progress, mininterval=5)):
+    for n, (_, record) in enumerate(
+        tqdm(
+            records,
+            desc="corpus documents",
+            unit="doc",
+            disable=not progress,
+            mininterval=5,
+        )
+    ):
         if max_docs and n >= int(max_docs):
             break
         doc_id, text = record.get(id_field), record.get(text_field)
@@ -223,15 +277,33 @@ def iter_corpus_pairs(stream: JSONLinesStream, cfg: dict[str, Any],
             counts["missing_id_or_text"] = counts.get("missing_id_or_text", 0) + 1
             continue
         doc_id = str(doc_id)
-        pair = document_pair(doc_id, text, cfg.get("pair_mode", "spans"),
-                             int(cfg.get("span_words", 64)), int(cfg.get("min_span_words", 8)))
+        pair = document_pair(
+            doc_id,
+            text,
+            cfg.get("pair_mode", "spans"),
+            int(cfg.get("span_words", 64)),
+            int(cfg.get("min_span_words", 8)),
+        )
         if pair is None:
             counts["too_short"] = counts.get("too_short", 0) + 1
             continue
-        split = split_of(doc_id, float(cfg.get("valid_fraction", 0.01)),
-                         float(cfg.get("eval_fraction", 0.01)), str(cfg.get("split_salt", "")))
-        yield split, {"pair_id": f"q:{doc_id}", "doc_id": f"d:{doc_id}", "group_id": doc_id,
-                      "eval_set": "corpus", "anchor": pair[0], "positive": pair[1]}
+        split = split_of(
+            doc_id,
+            float(cfg.get("valid_fraction", 0.01)),
+            float(cfg.get("eval_fraction", 0.01)),
+            str(cfg.get("split_salt", "")),
+        )
+        yield (
+            split,
+            {
+                "pair_id": f"q:{doc_id}",
+                "doc_id": f"d:{doc_id}",
+                "group_id": doc_id,
+                "eval_set": "corpus",
+                "anchor": pair[0],
+                "positive": pair[1],
+            },
+        )
 
 
 def _text_key(text: str) -> bytes:
@@ -245,13 +317,18 @@ class CorpusTrainPairs:
     a document id repeated in the corpus (or a repeated text) cannot leak.
     """
 
-    def __init__(self, stream: JSONLinesStream, cfg: dict[str, Any],
-                 held_out: list[pd.DataFrame]) -> None:
+    def __init__(
+        self, stream: JSONLinesStream, cfg: dict[str, Any], held_out: list[pd.DataFrame]
+    ) -> None:
         self.stream, self.cfg = stream, cfg
         self.held_groups = set().union(*(set(f["group_id"]) for f in held_out))
-        self.held_texts = set().union(*({_text_key(t) for t in f["anchor"]} |
-                                        {_text_key(t) for t in f["positive"]}
-                                        for f in held_out))
+        self.held_texts = set().union(
+            *(
+                {_text_key(t) for t in f["anchor"]}
+                | {_text_key(t) for t in f["positive"]}
+                for f in held_out
+            )
+        )
 
     def __iter__(self) -> Iterator[dict[str, str]]:
         limit = self.cfg.get("max_train_pairs")
@@ -259,9 +336,11 @@ class CorpusTrainPairs:
         for split, pair in iter_corpus_pairs(self.stream, self.cfg, progress=True):
             if split != "train":
                 continue
-            if pair["group_id"] in self.held_groups or \
-                    _text_key(pair["anchor"]) in self.held_texts or \
-                    _text_key(pair["positive"]) in self.held_texts:
+            if (
+                pair["group_id"] in self.held_groups
+                or _text_key(pair["anchor"]) in self.held_texts
+                or _text_key(pair["positive"]) in self.held_texts
+            ):
                 continue
             yield pair
             n += 1
@@ -269,15 +348,19 @@ class CorpusTrainPairs:
                 return
 
 
-def build_corpus_splits(stream: JSONLinesStream, cfg: dict[str, Any]
-                        ) -> tuple[CorpusTrainPairs, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def build_corpus_splits(
+    stream: JSONLinesStream, cfg: dict[str, Any]
+) -> tuple[CorpusTrainPairs, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """One streaming pass collects the (capped) valid/eval pairs and counts everything.
 
     The train pairs are returned as a lazy :class:`CorpusTrainPairs` stream, written
     line by line when the catalog saves them.
     """
-    stats: dict[str, Any] = {"source": "corpus", "path": str(stream.path),
-                             "pair_mode": cfg.get("pair_mode", "spans")}
+    stats: dict[str, Any] = {
+        "source": "corpus",
+        "path": str(stream.path),
+        "pair_mode": cfg.get("pair_mode", "spans"),
+    }
     caps = {"valid": cfg.get("max_valid_pairs"), "eval": cfg.get("max_eval_pairs")}
     held: dict[str, list[dict[str, str]]] = {"valid": [], "eval": []}
     per_split = dict.fromkeys(SPLITS, 0)
@@ -286,16 +369,29 @@ def build_corpus_splits(stream: JSONLinesStream, cfg: dict[str, Any]
         if split in held and not (caps[split] and len(held[split]) >= int(caps[split])):
             held[split].append(pair)
     stats["documents_per_split"] = per_split
-    eval_pairs, n_eval_dup = dedupe_for_retrieval(pd.DataFrame(held["eval"], columns=PAIR_COLUMNS))
-    valid_pairs, n_valid_leak = drop_leaks(pd.DataFrame(held["valid"], columns=PAIR_COLUMNS),
-                                           [eval_pairs])
+    eval_pairs, n_eval_dup = dedupe_for_retrieval(
+        pd.DataFrame(held["eval"], columns=PAIR_COLUMNS)
+    )
+    valid_pairs, n_valid_leak = drop_leaks(
+        pd.DataFrame(held["valid"], columns=PAIR_COLUMNS), [eval_pairs]
+    )
     valid_pairs, n_valid_dup = dedupe_for_retrieval(valid_pairs)
-    stats["dropped"].update({"eval/duplicate_text": n_eval_dup,
-                             "valid/leak_into_eval": n_valid_leak,
-                             "valid/duplicate_text": n_valid_dup})
+    stats["dropped"].update(
+        {
+            "eval/duplicate_text": n_eval_dup,
+            "valid/leak_into_eval": n_valid_leak,
+            "valid/duplicate_text": n_valid_dup,
+        }
+    )
     if eval_pairs.empty or valid_pairs.empty:
-        raise ValueError(f"The corpus gave {len(valid_pairs)} valid and {len(eval_pairs)} eval "
-                         f"pairs; raise valid_fraction/eval_fraction or use a larger corpus "
-                         f"(documents per split: {per_split}).")
-    return CorpusTrainPairs(stream, cfg, [valid_pairs, eval_pairs]), valid_pairs, \
-        eval_pairs, stats
+        raise ValueError(
+            f"The corpus gave {len(valid_pairs)} valid and {len(eval_pairs)} eval "
+            f"pairs; raise valid_fraction/eval_fraction or use a larger corpus "
+            f"(documents per split: {per_split})."
+        )
+    return (
+        CorpusTrainPairs(stream, cfg, [valid_pairs, eval_pairs]),
+        valid_pairs,
+        eval_pairs,
+        stats,
+    )

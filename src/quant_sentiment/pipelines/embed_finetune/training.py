@@ -27,7 +27,9 @@ def load_sentence_model(model_cfg: dict[str, Any]):
     source = str(model_cfg["source"])
     looks_local = source.startswith((".", "/", "~")) or Path(source).exists()
     if looks_local and not Path(source).expanduser().is_dir():
-        raise FileNotFoundError(f"embed_finetune.model.source '{source}' is not a folder.")
+        raise FileNotFoundError(
+            f"embed_finetune.model.source '{source}' is not a folder."
+        )
     model = SentenceTransformer(source, revision=model_cfg.get("revision"))
     if model_cfg.get("max_seq_length"):
         model.max_seq_length = int(model_cfg["max_seq_length"])
@@ -51,16 +53,26 @@ def retrieval_evaluator(pairs: pd.DataFrame, name: str, batch_size: int = 64):
     docs = pairs.drop_duplicates("doc_id")
     clash = docs["positive"].duplicated()
     if clash.any():
-        raise ValueError(f"'{name}': {int(clash.sum())} documents repeat another's text under a "
-                         f"different id; deduplicate the pairs first.")
+        raise ValueError(
+            f"'{name}': {int(clash.sum())} documents repeat another's text under a "
+            f"different id; deduplicate the pairs first."
+        )
     return InformationRetrievalEvaluator(
         queries=dict(zip(pairs["pair_id"], pairs["anchor"], strict=True)),
         corpus=dict(zip(docs["doc_id"], docs["positive"], strict=True)),
-        relevant_docs={q: {d} for q, d in zip(pairs["pair_id"], pairs["doc_id"], strict=True)},
-        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 5, 10],
-        precision_recall_at_k=[1, 5, 10], map_at_k=[10],
-        batch_size=batch_size, name=name, write_csv=False,
-        score_functions={SCORE_FUNCTION: cos_sim}, main_score_function=SCORE_FUNCTION,
+        relevant_docs={
+            q: {d} for q, d in zip(pairs["pair_id"], pairs["doc_id"], strict=True)
+        },
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10],
+        map_at_k=[10],
+        batch_size=batch_size,
+        name=name,
+        write_csv=False,
+        score_functions={SCORE_FUNCTION: cos_sim},
+        main_score_function=SCORE_FUNCTION,
     )
 
 
@@ -87,22 +99,33 @@ def make_loss(model, cfg: dict[str, Any], batch_size: int):
 
     kind = cfg.get("loss", "auto")
     if kind == "auto":
-        kind = "cached_mnrl" if batch_size > int(cfg.get("cached_above_batch_size", 128)) else "mnrl"
-    common = {"scale": float(cfg.get("scale", 20.0)),
-              "gather_across_devices": bool(cfg.get("gather_across_devices", False))}
+        kind = (
+            "cached_mnrl"
+            if batch_size > int(cfg.get("cached_above_batch_size", 128))
+            else "mnrl"
+        )
+    common = {
+        "scale": float(cfg.get("scale", 20.0)),
+        "gather_across_devices": bool(cfg.get("gather_across_devices", False)),
+    }
     if kind == "mnrl":
         return MultipleNegativesRankingLoss(model, **common)
     if kind == "cached_mnrl":
         return CachedMultipleNegativesRankingLoss(
-            model, mini_batch_size=int(cfg.get("cached_mini_batch_size", 32)), **common)
-    raise ValueError(f"embed_finetune.training.loss must be auto, mnrl or cached_mnrl, got {kind!r}")
+            model, mini_batch_size=int(cfg.get("cached_mini_batch_size", 32)), **common
+        )
+    raise ValueError(
+        f"embed_finetune.training.loss must be auto, mnrl or cached_mnrl, got {kind!r}"
+    )
 
 
 def best_metric_key(cfg: dict[str, Any]) -> str:
     """The Trainer's key of the validation metric used for early stopping."""
     metric = cfg.get("early_stopping_metric", "ndcg@10")
     if metric not in RETRIEVAL_METRICS:
-        raise ValueError(f"early_stopping_metric must be one of {RETRIEVAL_METRICS}, got {metric!r}")
+        raise ValueError(
+            f"early_stopping_metric must be one of {RETRIEVAL_METRICS}, got {metric!r}"
+        )
     return f"eval_valid_{SCORE_FUNCTION}_{metric}"
 
 
@@ -137,8 +160,12 @@ def training_arguments(cfg: dict[str, Any], output_dir: str):
         # transformers 5: a float < 1 is read as a fraction of the total steps.
         warmup_steps=float(cfg.get("warmup_ratio", 0.1)),
         batch_sampler=BatchSamplers.NO_DUPLICATES,
-        eval_strategy=strategy, save_strategy=strategy, logging_strategy=strategy,
-        eval_steps=steps, save_steps=steps, logging_steps=steps,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        logging_strategy=strategy,
+        eval_steps=steps,
+        save_steps=steps,
+        logging_steps=steps,
         save_total_limit=2,
         load_best_model_at_end=True,
         metric_for_best_model=best_metric_key(cfg),
@@ -146,7 +173,8 @@ def training_arguments(cfg: dict[str, Any], output_dir: str):
         bf16=bool(cfg.get("bf16", False)),
         # CPU only when there is no GPU (bf16 autocast on CPU needs the flag).
         use_cpu=not torch.cuda.is_available(),
-        seed=seed, data_seed=seed,
+        seed=seed,
+        data_seed=seed,
         dataloader_num_workers=int(cfg.get("dataloader_num_workers", 0)),
         report_to="none",
         disable_tqdm=not cfg.get("progress", True),
@@ -155,14 +183,23 @@ def training_arguments(cfg: dict[str, Any], output_dir: str):
 
 def history_frame(log_history: list[dict[str, Any]], metric_key: str) -> pd.DataFrame:
     """One row per validation: train loss since the previous one, validation metrics."""
-    train = {r["step"]: r["loss"] for r in log_history if "loss" in r and "eval_loss" not in r}
+    train = {
+        r["step"]: r["loss"]
+        for r in log_history
+        if "loss" in r and "eval_loss" not in r
+    }
     rows = []
     for ev in (r for r in log_history if metric_key in r):
-        row = {"epoch": round(float(ev.get("epoch") or 0.0), 4), "step": ev.get("step"),
-               "train_loss": train.get(ev.get("step"), np.nan),
-               "eval_loss": ev.get("eval_loss", np.nan)}
+        row = {
+            "epoch": round(float(ev.get("epoch") or 0.0), 4),
+            "step": ev.get("step"),
+            "train_loss": train.get(ev.get("step"), np.nan),
+            "eval_loss": ev.get("eval_loss", np.nan),
+        }
         for m in RETRIEVAL_METRICS:
             row[f"valid_{m}"] = ev.get(f"eval_valid_{SCORE_FUNCTION}_{m}", np.nan)
         rows.append(row)
-    columns = ["epoch", "step", "train_loss", "eval_loss"] + [f"valid_{m}" for m in RETRIEVAL_METRICS]
+    columns = ["epoch", "step", "train_loss", "eval_loss"] + [
+        f"valid_{m}" for m in RETRIEVAL_METRICS
+    ]
     return pd.DataFrame(rows, columns=columns)

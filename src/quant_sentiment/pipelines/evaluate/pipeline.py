@@ -33,7 +33,15 @@ from .nodes import (
 REFERENCE = "fp32"
 #: Variant names produced by ``quantize_ptq`` (catalog: ``ptq_<V>_model``,
 #: ``ptq_<V>_test_predictions``).
-PTQ_VARIANTS = ["fp16", "bf16", "int8_torchao", "int8_ort", "int4", "bnb_int8", "bnb_nf4"]
+PTQ_VARIANTS = [
+    "fp16",
+    "bf16",
+    "int8_torchao",
+    "int8_ort",
+    "int4",
+    "bnb_int8",
+    "bnb_nf4",
+]
 #: variant -> (model folder dataset, test predictions dataset). Add a variant here
 #: (e.g. ``quantize_qat``'s) and it is evaluated and joins the comparison.
 VARIANT_SOURCES: dict[str, tuple[str, str]] = {
@@ -52,43 +60,87 @@ def variant_template(variant: str) -> Pipeline:
     """Per-variant nodes; free inputs ``model``, ``test_predictions``,
     ``reference_predictions``, ``clean_test`` and the ``evaluate`` parameters."""
     labels = "params:preprocessing.label_map"
-    return Pipeline([
-        Node(_bind(quality_metrics, variant=variant),
-             inputs=["model", "test_predictions", labels], outputs="metrics",
-             name="quality_metrics"),
-        Node(_bind(classification_report_text, variant=variant),
-             inputs=["model", "test_predictions", labels],
-             outputs="classification_report", name="classification_report"),
-        Node(_bind(plot_variant_confusion_matrix, variant=variant),
-             inputs=["model", "test_predictions", labels], outputs="confusion_matrix",
-             name="plot_confusion_matrix"),
-        Node(_bind(misclassified_examples, variant=variant),
-             inputs=["model", "test_predictions", "reference_predictions", labels],
-             outputs="misclassified", name="misclassified_examples"),
-        Node(_bind(compare_with_reference, variant=variant),
-             inputs=["model", "test_predictions", "reference_predictions", labels,
-                     "params:evaluate.bootstrap"],
-             outputs="comparison", name="compare_with_reference"),
-        Node(_bind(benchmark_variant, variant=variant),
-             inputs=["model", "clean_test", "params:evaluate.benchmark"],
-             outputs="benchmark", name="benchmark"),
-        Node(_bind(summarise_variant, variant=variant),
-             inputs=["model", "metrics", "comparison", "benchmark"], outputs="summary",
-             name="summarise"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                _bind(quality_metrics, variant=variant),
+                inputs=["model", "test_predictions", labels],
+                outputs="metrics",
+                name="quality_metrics",
+            ),
+            Node(
+                _bind(classification_report_text, variant=variant),
+                inputs=["model", "test_predictions", labels],
+                outputs="classification_report",
+                name="classification_report",
+            ),
+            Node(
+                _bind(plot_variant_confusion_matrix, variant=variant),
+                inputs=["model", "test_predictions", labels],
+                outputs="confusion_matrix",
+                name="plot_confusion_matrix",
+            ),
+            Node(
+                _bind(misclassified_examples, variant=variant),
+                inputs=["model", "test_predictions", "reference_predictions", labels],
+                outputs="misclassified",
+                name="misclassified_examples",
+            ),
+            Node(
+                _bind(compare_with_reference, variant=variant),
+                inputs=[
+                    "model",
+                    "test_predictions",
+                    "reference_predictions",
+                    labels,
+                    "params:evaluate.bootstrap",
+                ],
+                outputs="comparison",
+                name="compare_with_reference",
+            ),
+            Node(
+                _bind(benchmark_variant, variant=variant),
+                inputs=["model", "clean_test", "params:evaluate.benchmark"],
+                outputs="benchmark",
+                name="benchmark",
+            ),
+            Node(
+                _bind(summarise_variant, variant=variant),
+                inputs=["model", "metrics", "comparison", "benchmark"],
+                outputs="summary",
+                name="summarise",
+            ),
+        ]
+    )
 
 
 def baseline_pipeline() -> Pipeline:
     """Train the TF-IDF + logistic regression reference and predict the test split."""
-    return Pipeline([
-        Node(train_tfidf_logreg,
-             inputs=["clean_train", "params:preprocessing.label_map",
-                     "params:evaluate.tfidf_logreg"],
-             outputs="tfidf_logreg_model", name="train_tfidf_logreg"),
-        Node(predict_with_variant,
-             inputs=["tfidf_logreg_model", "clean_test", "params:evaluate.tfidf_logreg"],
-             outputs="tfidf_logreg_test_predictions", name="predict_tfidf_logreg"),
-    ], tags=["baseline"])
+    return Pipeline(
+        [
+            Node(
+                train_tfidf_logreg,
+                inputs=[
+                    "clean_train",
+                    "params:preprocessing.label_map",
+                    "params:evaluate.tfidf_logreg",
+                ],
+                outputs="tfidf_logreg_model",
+                name="train_tfidf_logreg",
+            ),
+            Node(
+                predict_with_variant,
+                inputs=[
+                    "tfidf_logreg_model",
+                    "clean_test",
+                    "params:evaluate.tfidf_logreg",
+                ],
+                outputs="tfidf_logreg_test_predictions",
+                name="predict_tfidf_logreg",
+            ),
+        ],
+        tags=["baseline"],
+    )
 
 
 def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline:
@@ -105,37 +157,68 @@ def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline
     if REFERENCE not in names:
         names.insert(0, REFERENCE)
     ref_predictions = VARIANT_SOURCES[REFERENCE][1]
-    shared_params = {"params:preprocessing.label_map": "params:preprocessing.label_map",
-                     "params:evaluate.bootstrap": "params:evaluate.bootstrap",
-                     "params:evaluate.benchmark": "params:evaluate.benchmark"}
+    shared_params = {
+        "params:preprocessing.label_map": "params:preprocessing.label_map",
+        "params:evaluate.bootstrap": "params:evaluate.bootstrap",
+        "params:evaluate.benchmark": "params:evaluate.benchmark",
+    }
     parts = []
     for name in names:
         model, predictions = VARIANT_SOURCES[name]
-        parts.append(Pipeline(
-            variant_template(name),
-            namespace=f"eval_{name}",
-            inputs={"model": model, "test_predictions": predictions,
-                    "reference_predictions": ref_predictions, "clean_test": "clean_test"},
-            outputs={"summary": f"eval_{name}_summary"},
-            parameters=shared_params,
-            tags=[f"variant_{name}"],
-        ))
+        parts.append(
+            Pipeline(
+                variant_template(name),
+                namespace=f"eval_{name}",
+                inputs={
+                    "model": model,
+                    "test_predictions": predictions,
+                    "reference_predictions": ref_predictions,
+                    "clean_test": "clean_test",
+                },
+                outputs={"summary": f"eval_{name}_summary"},
+                parameters=shared_params,
+                tags=[f"variant_{name}"],
+            )
+        )
     if "tfidf_logreg" in names:
         parts.append(baseline_pipeline())
     summaries = [f"eval_{name}_summary" for name in names]
-    reference = Pipeline([
-        Node(reference_handle, inputs="finetuned_model",
-             outputs=VARIANT_SOURCES[REFERENCE][0], name="reference_model_handle"),
-    ])
-    comparison = Pipeline([
-        Node(_bind(build_comparison_table, reference=REFERENCE), inputs=summaries,
-             outputs="evaluate_comparison_table", name="build_comparison_table"),
-        Node(_bind(comparison_markdown, reference=REFERENCE),
-             inputs="evaluate_comparison_table", outputs="evaluate_comparison_markdown",
-             name="comparison_markdown"),
-        Node(plot_f1_vs_latency, inputs="evaluate_comparison_table",
-             outputs="evaluate_f1_vs_latency", name="plot_f1_vs_latency"),
-        Node(plot_f1_vs_size, inputs="evaluate_comparison_table",
-             outputs="evaluate_f1_vs_size", name="plot_f1_vs_size"),
-    ])
+    reference = Pipeline(
+        [
+            Node(
+                reference_handle,
+                inputs="finetuned_model",
+                outputs=VARIANT_SOURCES[REFERENCE][0],
+                name="reference_model_handle",
+            ),
+        ]
+    )
+    comparison = Pipeline(
+        [
+            Node(
+                _bind(build_comparison_table, reference=REFERENCE),
+                inputs=summaries,
+                outputs="evaluate_comparison_table",
+                name="build_comparison_table",
+            ),
+            Node(
+                _bind(comparison_markdown, reference=REFERENCE),
+                inputs="evaluate_comparison_table",
+                outputs="evaluate_comparison_markdown",
+                name="comparison_markdown",
+            ),
+            Node(
+                plot_f1_vs_latency,
+                inputs="evaluate_comparison_table",
+                outputs="evaluate_f1_vs_latency",
+                name="plot_f1_vs_latency",
+            ),
+            Node(
+                plot_f1_vs_size,
+                inputs="evaluate_comparison_table",
+                outputs="evaluate_f1_vs_size",
+                name="plot_f1_vs_size",
+            ),
+        ]
+    )
     return Pipeline([reference, *parts, comparison], tags=["evaluate"])

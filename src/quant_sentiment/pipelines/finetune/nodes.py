@@ -36,8 +36,12 @@ def _limit(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
 def _to_hf_dataset(frame: pd.DataFrame, tokenizer, max_length: int):
     from datasets import Dataset
 
-    ds = Dataset.from_dict({"text": frame["text"].tolist(),
-                            "label": frame["label_id"].astype(int).tolist()})
+    ds = Dataset.from_dict(
+        {
+            "text": frame["text"].tolist(),
+            "label": frame["label_id"].astype(int).tolist(),
+        }
+    )
 
     def tokenize(batch):
         enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
@@ -52,8 +56,12 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "tokenizers": tokenizers.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
 
 
 def train_classifier(
@@ -99,22 +107,29 @@ def train_classifier(
     valid = _limit(valid, params.get("max_eval_samples"), seed)
     model_cfg = params["model"]
     model, tokenizer = load_model_source(
-        str(model_cfg["source"]), label_map, train["text"].tolist(),
-        scratch=model_cfg.get("scratch"), revision=model_cfg.get("revision"),
+        str(model_cfg["source"]),
+        label_map,
+        train["text"].tolist(),
+        scratch=model_cfg.get("scratch"),
+        revision=model_cfg.get("revision"),
     )
     max_length = int(params.get("max_length", 128))
     train_ds = _to_hf_dataset(train, tokenizer, max_length)
     valid_ds = _to_hf_dataset(valid, tokenizer, max_length)
     padding = params.get("padding", "dynamic")
     if padding not in {"dynamic", "max_length"}:
-        raise ValueError(f"finetune.padding must be 'dynamic' or 'max_length', got {padding!r}")
+        raise ValueError(
+            f"finetune.padding must be 'dynamic' or 'max_length', got {padding!r}"
+        )
     collator = DataCollatorWithPadding(
         tokenizer,
         padding="longest" if padding == "dynamic" else "max_length",
         max_length=None if padding == "dynamic" else max_length,
     )
-    data_fp = fingerprint(train[["text", "label_id"]].to_dict("list"),
-                          valid[["text", "label_id"]].to_dict("list"))
+    data_fp = fingerprint(
+        train[["text", "label_id"]].to_dict("list"),
+        valid[["text", "label_id"]].to_dict("list"),
+    )
     run_fp = fingerprint(params, label_map, data_fp)
     out_dir = Path(params.get("checkpoint_dir", "data/06_models/checkpoints")) / run_fp
     batch_size = int(params.get("train_batch_size", 32))
@@ -127,7 +142,9 @@ def train_classifier(
         warmup_steps=float(params.get("warmup_ratio", 0.1)),
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=int(params.get("eval_batch_size", 64)),
-        train_sampling_strategy="group_by_length" if params.get("group_by_length") else "random",
+        train_sampling_strategy="group_by_length"
+        if params.get("group_by_length")
+        else "random",
         eval_strategy="epoch",
         save_strategy="epoch",
         logging_strategy="epoch",
@@ -144,7 +161,9 @@ def train_classifier(
         report_to="none",
         disable_tqdm=not params.get("progress", True),
     )
-    weights = class_weights(train["label_id"], len(label_map), params.get("class_weights"))
+    weights = class_weights(
+        train["label_id"], len(label_map), params.get("class_weights")
+    )
     timer = EpochTimer()
     trainer = Trainer(
         model=model,
@@ -154,21 +173,35 @@ def train_classifier(
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=compute_eval_metrics,
-        compute_loss_func=make_loss(params.get("loss", "cross_entropy"), weights,
-                                    float(params.get("focal_gamma", 2.0))),
-        callbacks=[EarlyStoppingCallback(int(params.get("early_stopping_patience", 2))),
-                   timer],
+        compute_loss_func=make_loss(
+            params.get("loss", "cross_entropy"),
+            weights,
+            float(params.get("focal_gamma", 2.0)),
+        ),
+        callbacks=[
+            EarlyStoppingCallback(int(params.get("early_stopping_patience", 2))),
+            timer,
+        ],
     )
-    last = get_last_checkpoint(str(out_dir)) if out_dir.is_dir() and params.get(
-        "resume", True) else None
+    last = (
+        get_last_checkpoint(str(out_dir))
+        if out_dir.is_dir() and params.get("resume", True)
+        else None
+    )
     if last:
         logger.info("Resuming from checkpoint %s", last)
     result = trainer.train(resume_from_checkpoint=last)
-    history = history_frame(trainer.state.log_history, timer.epochs, batch_size, len(train))
+    history = history_frame(
+        trainer.state.log_history, timer.epochs, batch_size, len(train)
+    )
     best = trainer.state.best_metric
-    logger.info("Best validation macro-F1 %.4f (%s); %d epochs in %.1f s",
-                best or float("nan"), trainer.state.best_model_checkpoint,
-                len(history), result.metrics.get("train_runtime", float("nan")))
+    logger.info(
+        "Best validation macro-F1 %.4f (%s); %d epochs in %.1f s",
+        best or float("nan"),
+        trainer.state.best_model_checkpoint,
+        len(history),
+        result.metrics.get("train_runtime", float("nan")),
+    )
     id2label, label2id = label_maps(label_map)
     trained = trainer.model.float().eval()
     trained.config.id2label, trained.config.label2id = id2label, label2id
@@ -176,8 +209,11 @@ def train_classifier(
         "label_map": label2id,
         "model_source": str(model_cfg["source"]),
         "training": params,
-        "data": {"train_rows": len(train), "valid_rows": len(valid),
-                 "fingerprint": data_fp},
+        "data": {
+            "train_rows": len(train),
+            "valid_rows": len(valid),
+            "fingerprint": data_fp,
+        },
         "best_valid_macro_f1": best,
         "resumed_from": last,
         "versions": _versions(),
@@ -187,28 +223,38 @@ def train_classifier(
     return ModelBundle(model=trained, tokenizer=tokenizer, metadata=metadata), history
 
 
-def predict_split(bundle: ModelBundle, split: pd.DataFrame,
-                  params: dict[str, Any]) -> pd.DataFrame:
+def predict_split(
+    bundle: ModelBundle, split: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
     """Predict a split with the fine-tuned model; one row per text with probabilities."""
     logits = predict_logits(
-        bundle.model, bundle.tokenizer, split["text"].tolist(),
+        bundle.model,
+        bundle.tokenizer,
+        split["text"].tolist(),
         batch_size=int(params.get("eval_batch_size", 64)),
         max_length=int(params.get("max_length", 128)),
     )
     return predictions_frame(split, logits, bundle.model.config.id2label)
 
 
-def compute_test_metrics(predictions: pd.DataFrame,
-                         label_map: dict[str, int]) -> dict[str, Any]:
+def compute_test_metrics(
+    predictions: pd.DataFrame, label_map: dict[str, int]
+) -> dict[str, Any]:
     """Accuracy, macro-F1, weighted-F1 and per-class P/R/F1 on the test split."""
     id2label, _ = label_maps(label_map)
     names = [id2label[i] for i in range(len(id2label))]
-    return classification_metrics(predictions["label_id"], predictions["pred_id"], names)
+    return classification_metrics(
+        predictions["label_id"], predictions["pred_id"], names
+    )
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, label_map: dict[str, int]):
     """Confusion-matrix figure of the test predictions."""
     id2label, _ = label_maps(label_map)
     names = [id2label[i] for i in range(len(id2label))]
-    return confusion_matrix_figure(predictions["label_id"], predictions["pred_id"], names,
-                                   title="Fine-tuned model, test split")
+    return confusion_matrix_figure(
+        predictions["label_id"],
+        predictions["pred_id"],
+        names,
+        title="Fine-tuned model, test split",
+    )

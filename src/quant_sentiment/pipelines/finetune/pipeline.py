@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import compute_test_metrics, plot_confusion_matrix, predict_split, train_classifier
+from .nodes import (
+    compute_test_metrics,
+    plot_confusion_matrix,
+    predict_split,
+    train_classifier,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,8 +16,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_classifier,
-                inputs=["clean_train", "clean_valid", "params:preprocessing.label_map",
-                        "params:finetune"],
+                inputs=[
+                    "clean_train",
+                    "clean_valid",
+                    "params:preprocessing.label_map",
+                    "params:finetune",
+                ],
                 outputs=["finetuned_model", "finetune_history"],
                 name="train_classifier",
             ),

@@ -21,14 +21,18 @@ def class_weights(label_ids: pd.Series, num_labels: int, mode: str | None):
     if mode in (None, "none"):
         return None
     if mode != "balanced":
-        raise ValueError(f"finetune.class_weights must be 'none' or 'balanced', got {mode!r}")
+        raise ValueError(
+            f"finetune.class_weights must be 'none' or 'balanced', got {mode!r}"
+        )
     import torch
     from sklearn.utils.class_weight import compute_class_weight
 
     classes = np.arange(num_labels)
     present = np.unique(label_ids)
     if len(present) != num_labels:
-        raise ValueError(f"Balanced class weights need every class in train; found {present}")
+        raise ValueError(
+            f"Balanced class weights need every class in train; found {present}"
+        )
     weights = compute_class_weight("balanced", classes=classes, y=label_ids.to_numpy())
     return torch.tensor(weights, dtype=torch.float32)
 
@@ -45,7 +49,9 @@ def make_loss(kind: str, weights, gamma: float = 2.0):
     import torch.nn.functional as F
 
     if kind not in {"cross_entropy", "focal"}:
-        raise ValueError(f"finetune.loss must be 'cross_entropy' or 'focal', got {kind!r}")
+        raise ValueError(
+            f"finetune.loss must be 'cross_entropy' or 'focal', got {kind!r}"
+        )
     if kind == "cross_entropy" and weights is None:
         return None
 
@@ -95,11 +101,13 @@ class EpochTimer(TrainerCallback):
         self._step0 = state.global_step
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        self.epochs.append({
-            "epoch": round(state.epoch or 0.0, 4),
-            "train_seconds": time.perf_counter() - self._start,
-            "steps": state.global_step - self._step0,
-        })
+        self.epochs.append(
+            {
+                "epoch": round(state.epoch or 0.0, 4),
+                "train_seconds": time.perf_counter() - self._start,
+                "steps": state.global_step - self._step0,
+            }
+        )
 
 
 def fingerprint(*objects: Any) -> str:
@@ -110,18 +118,26 @@ def fingerprint(*objects: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def history_frame(log_history: list[dict[str, Any]], epochs: list[dict[str, float]],
-                  train_batch_size: int, n_train: int) -> pd.DataFrame:
+def history_frame(
+    log_history: list[dict[str, Any]],
+    epochs: list[dict[str, float]],
+    train_batch_size: int,
+    n_train: int,
+) -> pd.DataFrame:
     """One row per epoch: train loss, validation metrics and training speed.
 
     Expects ``logging_strategy="epoch"`` (one training-loss record per epoch). Epochs
     run before a resume have no timing (``NaN``).
     """
+
     def key(epoch: float | None) -> float:
         return round(float(epoch or 0.0), 2)
 
-    train_loss = {key(r["epoch"]): r["loss"] for r in log_history
-                  if "loss" in r and "eval_loss" not in r}
+    train_loss = {
+        key(r["epoch"]): r["loss"]
+        for r in log_history
+        if "loss" in r and "eval_loss" not in r
+    }
     timing = {key(e["epoch"]): e for e in epochs}
     rows = []
     for ev in (r for r in log_history if "eval_loss" in r):
@@ -139,6 +155,8 @@ def history_frame(log_history: list[dict[str, Any]], epochs: list[dict[str, floa
         if k in timing and timing[k]["train_seconds"] > 0:
             seconds = timing[k]["train_seconds"]
             samples = min(timing[k]["steps"] * train_batch_size, n_train)
-            row.update(train_seconds=seconds, train_samples_per_second=samples / seconds)
+            row.update(
+                train_seconds=seconds, train_samples_per_second=samples / seconds
+            )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -57,27 +57,53 @@ def validate_rows(
     sep = validation.get("separator", "\t")
     on_invalid = validation.get("on_invalid", "error")
     if on_invalid not in {"error", "drop"}:
-        raise ValueError(f"validation.on_invalid must be 'error' or 'drop', got {on_invalid!r}")
+        raise ValueError(
+            f"validation.on_invalid must be 'error' or 'drop', got {on_invalid!r}"
+        )
     good, bad = [], []
     for source, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
         try:
             decoded = payload.decode(encoding)
         except UnicodeDecodeError as exc:
-            bad.append((source, line, None, None, "undecodable",
-                        _describe_decode_error(payload, exc)))
+            bad.append(
+                (
+                    source,
+                    line,
+                    None,
+                    None,
+                    "undecodable",
+                    _describe_decode_error(payload, exc),
+                )
+            )
             continue
         fields = decoded.split(sep)
         if len(fields) != 2:
-            bad.append((source, line, decoded, None, "column_count",
-                        f"expected 2 columns (text, label) separated by {sep!r}, "
-                        f"found {len(fields)}"))
+            bad.append(
+                (
+                    source,
+                    line,
+                    decoded,
+                    None,
+                    "column_count",
+                    f"expected 2 columns (text, label) separated by {sep!r}, "
+                    f"found {len(fields)}",
+                )
+            )
             continue
         text, label = fields[0], fields[1].strip()
         if not text.strip():
             bad.append((source, line, text, label, "empty_text", "empty text"))
         elif label not in label_map:
-            bad.append((source, line, text, label, "unknown_label",
-                        f"unknown label {label!r} (expected one of {sorted(label_map)})"))
+            bad.append(
+                (
+                    source,
+                    line,
+                    text,
+                    label,
+                    "unknown_label",
+                    f"unknown label {label!r} (expected one of {sorted(label_map)})",
+                )
+            )
         else:
             good.append((source, line, text, label))
     rows = pd.DataFrame(good, columns=["source", "line", "text", "label"])
@@ -89,7 +115,11 @@ def validate_rows(
             f"  {r.source}, line {r.line}: {r.reason}"
             for r in invalid.head(_MAX_LISTED).itertuples()
         )
-        more = f"\n  ... and {len(invalid) - _MAX_LISTED} more" if len(invalid) > _MAX_LISTED else ""
+        more = (
+            f"\n  ... and {len(invalid) - _MAX_LISTED} more"
+            if len(invalid) > _MAX_LISTED
+            else ""
+        )
         raise DataValidationError(
             f"{len(invalid)} invalid row(s):\n{listed}{more}\n"
             "Fix the file, or set preprocessing.validation.on_invalid: drop to drop and "
@@ -171,7 +201,9 @@ def normalise_texts(
     stats["rows_emptied"] = int(empty.sum())
     stats["rows_out"] = len(clean)
     if len(emptied):
-        logger.warning("%d text(s) were empty after normalisation and were dropped", len(emptied))
+        logger.warning(
+            "%d text(s) were empty after normalisation and were dropped", len(emptied)
+        )
     return clean.reset_index(drop=True), stats, emptied
 
 
@@ -211,16 +243,24 @@ def deduplicate_and_check_leakage(
     cross = {}
     for name, frame in (("valid", valid), ("test", test)):
         shared = frame[frame["text"].isin(train_texts)]
-        merged = shared.merge(train[["text", "label"]].drop_duplicates(), on="text",
-                              suffixes=("", "_train"))
+        merged = shared.merge(
+            train[["text", "label"]].drop_duplicates(),
+            on="text",
+            suffixes=("", "_train"),
+        )
         cross[f"train_{name}"] = {
             "shared_texts": int(shared["text"].nunique()),
             "rows_in_" + name: len(shared),
-            "label_disagreements": int((merged["label"] != merged["label_train"]).sum()),
+            "label_disagreements": int(
+                (merged["label"] != merged["label_train"]).sum()
+            ),
             "examples": shared["text"].drop_duplicates().head(5).tolist(),
         }
     shared_vt = set(valid["text"]) & set(test["text"])
-    cross["valid_test"] = {"shared_texts": len(shared_vt), "examples": sorted(shared_vt)[:5]}
+    cross["valid_test"] = {
+        "shared_texts": len(shared_vt),
+        "examples": sorted(shared_vt)[:5],
+    }
     report["cross_split"] = cross
 
     drop_mask = pd.Series(False, index=train.index)
@@ -280,8 +320,11 @@ def build_quality_report(
         }
         parts += [invalid.assign(split=split), emptied.assign(split=split)]
     parts.append(deduplicated.assign(split="train"))
-    dropped = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(
-        len(p) for p in parts) else pd.DataFrame(columns=DROPPED_COLUMNS)
+    dropped = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(len(p) for p in parts)
+        else pd.DataFrame(columns=DROPPED_COLUMNS)
+    )
     report = {
         "splits": splits,
         "duplicates_and_leakage": duplicates,

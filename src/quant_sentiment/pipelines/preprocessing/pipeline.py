@@ -23,15 +23,21 @@ def _split_template() -> Pipeline:
         [
             Node(
                 validate_rows,
-                inputs=["raw", "params:preprocessing.label_map",
-                        "params:preprocessing.validation"],
+                inputs=[
+                    "raw",
+                    "params:preprocessing.label_map",
+                    "params:preprocessing.validation",
+                ],
                 outputs=["validated", "invalid_rows"],
                 name="validate_rows",
             ),
             Node(
                 normalise_texts,
-                inputs=["validated", "params:preprocessing.label_map",
-                        "params:preprocessing.normalisation"],
+                inputs=[
+                    "validated",
+                    "params:preprocessing.label_map",
+                    "params:preprocessing.normalisation",
+                ],
                 outputs=["normalised", "normalisation_stats", "emptied_rows"],
                 name="normalise_texts",
             ),
@@ -59,19 +65,27 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 deduplicate_and_check_leakage,
-                inputs=[*(f"normalised_{s}" for s in SPLITS),
-                        "params:preprocessing.deduplicate"],
-                outputs=[*(f"clean_{s}" for s in SPLITS), "duplicate_report",
-                         "deduplicated_rows"],
+                inputs=[
+                    *(f"normalised_{s}" for s in SPLITS),
+                    "params:preprocessing.deduplicate",
+                ],
+                outputs=[
+                    *(f"clean_{s}" for s in SPLITS),
+                    "duplicate_report",
+                    "deduplicated_rows",
+                ],
                 name="deduplicate_and_check_leakage",
             ),
             Node(
                 build_quality_report,
-                inputs=[*(f"invalid_rows_{s}" for s in SPLITS),
-                        *(f"normalisation_stats_{s}" for s in SPLITS),
-                        *(f"emptied_rows_{s}" for s in SPLITS),
-                        "duplicate_report", "deduplicated_rows",
-                        *(f"clean_{s}" for s in SPLITS)],
+                inputs=[
+                    *(f"invalid_rows_{s}" for s in SPLITS),
+                    *(f"normalisation_stats_{s}" for s in SPLITS),
+                    *(f"emptied_rows_{s}" for s in SPLITS),
+                    "duplicate_report",
+                    "deduplicated_rows",
+                    *(f"clean_{s}" for s in SPLITS),
+                ],
                 outputs=["preprocessing_report", "preprocessing_dropped_rows"],
                 name="build_quality_report",
             ),

@@ -114,7 +114,8 @@ def _module_filter(skip_modules: list[str]) -> Callable[[Any, str], bool]:
     def keep(module, fqn: str) -> bool:
         return isinstance(module, torch.nn.Linear) and not any(
             fqn == s or fqn.startswith(s + ".") or fqn.endswith("." + s)
-            for s in skip_modules)
+            for s in skip_modules
+        )
 
     return keep
 
@@ -122,11 +123,16 @@ def _module_filter(skip_modules: list[str]) -> Callable[[Any, str], bool]:
 def _torchao_quantized_names(model) -> list[str]:
     from torchao.utils import TorchAOBaseTensor
 
-    return sorted(name for name, module in model.named_modules()
-                  if isinstance(getattr(module, "weight", None), TorchAOBaseTensor))
+    return sorted(
+        name
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "weight", None), TorchAOBaseTensor)
+    )
 
 
-def write_torchao(model, tokenizer, folder: Path, params: dict[str, Any]) -> dict[str, Any]:
+def write_torchao(
+    model, tokenizer, folder: Path, params: dict[str, Any]
+) -> dict[str, Any]:
     """torchao ``quantize_`` INT8 (dynamic activations + weights, or weight-only).
 
     Linear layers get ``Int8DynamicActivationInt8WeightConfig`` (``method:
@@ -149,18 +155,24 @@ def write_torchao(model, tokenizer, folder: Path, params: dict[str, Any]) -> dic
     )
 
     method = params.get("method", "dynamic")
-    configs = {"dynamic": Int8DynamicActivationInt8WeightConfig,
-               "weight_only": Int8WeightOnlyConfig}
+    configs = {
+        "dynamic": Int8DynamicActivationInt8WeightConfig,
+        "weight_only": Int8WeightOnlyConfig,
+    }
     if method not in configs:
-        raise ValueError(f"int8_torchao.method must be one of {sorted(configs)}, got {method!r}")
+        raise ValueError(
+            f"int8_torchao.method must be one of {sorted(configs)}, got {method!r}"
+        )
     skip = list(params.get("skip_modules", ["classifier"]))
     quantized = copy.deepcopy(model).eval()
     quantize_(quantized, configs[method](), filter_fn=_module_filter(skip))
     steps = [f"{configs[method].__name__} on Linear (per row)"]
     if params.get("quantize_embeddings", True):
-        quantize_(quantized,
-                  IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
-                  filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding))
+        quantize_(
+            quantized,
+            IntxWeightOnlyConfig(weight_dtype=torch.int8, granularity=PerAxis(0)),
+            filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding),
+        )
         steps.append("IntxWeightOnlyConfig(int8, PerAxis(0)) on Embedding")
     names = _torchao_quantized_names(quantized)
     if not names:
@@ -200,8 +212,9 @@ def logits_only(model):
     return LogitsOnly(model).eval()
 
 
-def export_onnx(model, tokenizer, path: Path, opset: int = 17,
-                exporter: str = "torchscript") -> dict[str, Any]:
+def export_onnx(
+    model, tokenizer, path: Path, opset: int = 17, exporter: str = "torchscript"
+) -> dict[str, Any]:
     """Export the FP32 classifier to ONNX with dynamic batch and sequence axes.
 
     ``exporter: torchscript`` uses the legacy TorchScript exporter (``dynamo=False``,
@@ -220,28 +233,48 @@ def export_onnx(model, tokenizer, path: Path, opset: int = 17,
     import torch
 
     if exporter not in {"torchscript", "dynamo"}:
-        raise ValueError(f"exporter must be 'torchscript' or 'dynamo', got {exporter!r}")
+        raise ValueError(
+            f"exporter must be 'torchscript' or 'dynamo', got {exporter!r}"
+        )
     model = copy.deepcopy(model).float().eval()
-    sample = tokenizer(["a short text", "a somewhat longer text to make padding appear"],
-                       padding=True, return_tensors="pt")
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    sample = tokenizer(
+        ["a short text", "a somewhat longer text to make padding appear"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = [
+        n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample
+    ]
     args = tuple(sample[n] for n in names)
     wrapped = logits_only(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exporter == "torchscript":
             torch.onnx.export(
-                wrapped, args, str(path), input_names=names, output_names=["logits"],
-                dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names},
-                              "logits": {0: "batch"}},
-                opset_version=opset, dynamo=False,
+                wrapped,
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "sequence"} for n in names},
+                    "logits": {0: "batch"},
+                },
+                opset_version=opset,
+                dynamo=False,
             )
         else:
             batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
             torch.onnx.export(
-                wrapped, args, str(path), input_names=names, output_names=["logits"],
+                wrapped,
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
                 dynamic_shapes={n: {0: batch, 1: seq} for n in names},
-                opset_version=opset, dynamo=True, external_data=False,
+                opset_version=opset,
+                dynamo=True,
+                external_data=False,
             )
             # quantize_dynamic's shape inference rejects the dynamo graph's stale
             # value_info (ShapeInferenceError (384) vs (3)); it is recomputed anyway.
@@ -249,17 +282,25 @@ def export_onnx(model, tokenizer, path: Path, opset: int = 17,
             del proto.graph.value_info[:]
             onnx.save(proto, str(path))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(["logits"], {n: sample[n].numpy().astype(np.int64) for n in names})[0]
+    got = session.run(
+        ["logits"], {n: sample[n].numpy().astype(np.int64) for n in names}
+    )[0]
     with torch.no_grad():
         want = wrapped(*args).numpy()
     diff = float(np.abs(got - want).max())
     if diff > 1e-3:
         raise RuntimeError(f"ONNX export differs from PyTorch by {diff:.2e} (> 1e-3)")
-    return {"exporter": exporter, "opset": opset, "inputs": names,
-            "export_max_abs_diff": diff}
+    return {
+        "exporter": exporter,
+        "opset": opset,
+        "inputs": names,
+        "export_max_abs_diff": diff,
+    }
 
 
-def _quantized_nodes(path: Path, op_types: set[str]) -> tuple[list[str], dict[str, int]]:
+def _quantized_nodes(
+    path: Path, op_types: set[str]
+) -> tuple[list[str], dict[str, int]]:
     """Names of the nodes of the given op types, and the op-type histogram."""
     import onnx
 
@@ -290,7 +331,9 @@ def initializer_bytes(path: Path) -> int:
 
 
 # ---------------------------------------------------------------- ORT INT8
-def write_ort_int8(model, tokenizer, folder: Path, params: dict[str, Any]) -> dict[str, Any]:
+def write_ort_int8(
+    model, tokenizer, folder: Path, params: dict[str, Any]
+) -> dict[str, Any]:
     """ONNX export + ONNX Runtime ``quantize_dynamic`` (INT8 weights, per channel).
 
     With ``quantize_embeddings`` (default) the embedding ``Gather`` ops are quantized
@@ -306,33 +349,51 @@ def write_ort_int8(model, tokenizer, folder: Path, params: dict[str, Any]) -> di
     op_types = None if params.get("quantize_embeddings", True) else ["MatMul", "Gemm"]
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export = export_onnx(model, tokenizer, fp32, opset=int(params.get("opset", 17)),
-                             exporter=params.get("exporter", "torchscript"))
+        export = export_onnx(
+            model,
+            tokenizer,
+            fp32,
+            opset=int(params.get("opset", 17)),
+            exporter=params.get("exporter", "torchscript"),
+        )
         quantize_dynamic(
-            str(fp32), str(folder / ONNX_FILE),
+            str(fp32),
+            str(folder / ONNX_FILE),
             per_channel=bool(params.get("per_channel", True)),
             reduce_range=bool(params.get("reduce_range", False)),
             weight_type=weight_types[weight_type],
             op_types_to_quantize=op_types,
         )
-    names, ops = _quantized_nodes(folder / ONNX_FILE,
-                                  {"MatMulInteger", "DynamicQuantizeMatMul", "QGemm",
-                                   "QAttention", "DynamicQuantizeLSTM"})
-    gathers = [i for i in _initializer_names(folder / ONNX_FILE) if i.endswith("_quantized")
-               and "embeddings" in i]
+    names, ops = _quantized_nodes(
+        folder / ONNX_FILE,
+        {
+            "MatMulInteger",
+            "DynamicQuantizeMatMul",
+            "QGemm",
+            "QAttention",
+            "DynamicQuantizeLSTM",
+        },
+    )
+    gathers = [
+        i
+        for i in _initializer_names(folder / ONNX_FILE)
+        if i.endswith("_quantized") and "embeddings" in i
+    ]
     model.config.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return {
         "format": "onnx",
         "method": "onnxruntime.quantization.quantize_dynamic "
-                  f"({'per-channel' if params.get('per_channel', True) else 'per-tensor'}"
-                  f", {weight_type} weights, dynamic uint8 activations)",
+        f"({'per-channel' if params.get('per_channel', True) else 'per-tensor'}"
+        f", {weight_type} weights, dynamic uint8 activations)",
         "library": "onnxruntime",
         "library_version": onnxruntime.__version__,
         "quantized_modules": names + gathers,
         "bits": 8,
         "group_size": None,
-        "granularity": "per channel" if params.get("per_channel", True) else "per tensor",
+        "granularity": "per channel"
+        if params.get("per_channel", True)
+        else "per tensor",
         "op_types": ops,
         "export": export,
         "weights_file": ONNX_FILE,
@@ -343,11 +404,15 @@ def write_ort_int8(model, tokenizer, folder: Path, params: dict[str, Any]) -> di
 def _initializer_names(path: Path) -> list[str]:
     import onnx
 
-    return [i.name for i in onnx.load(str(path), load_external_data=False).graph.initializer]
+    return [
+        i.name for i in onnx.load(str(path), load_external_data=False).graph.initializer
+    ]
 
 
 # ---------------------------------------------------------------- ORT INT4
-def write_ort_int4(model, tokenizer, folder: Path, params: dict[str, Any]) -> dict[str, Any]:
+def write_ort_int4(
+    model, tokenizer, folder: Path, params: dict[str, Any]
+) -> dict[str, Any]:
     """ONNX export + ONNX Runtime ``MatMulNBits`` block-wise 4-bit weights.
 
     ``MatMulNBitsQuantizer`` replaces every ``MatMul`` with a constant weight by
@@ -364,25 +429,40 @@ def write_ort_int4(model, tokenizer, folder: Path, params: dict[str, Any]) -> di
     bits = int(params.get("bits", 4))
     block_size = int(params.get("block_size", 32))
     if block_size < 16 or block_size & (block_size - 1):
-        raise ValueError(f"int4.block_size must be a power of two >= 16, got {block_size}")
-    op_types = ("MatMul", "Gather") if params.get("quantize_embeddings", True) else ("MatMul",)
+        raise ValueError(
+            f"int4.block_size must be a power of two >= 16, got {block_size}"
+        )
+    op_types = (
+        ("MatMul", "Gather") if params.get("quantize_embeddings", True) else ("MatMul",)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        export = export_onnx(model, tokenizer, fp32, opset=int(params.get("opset", 17)),
-                             exporter=params.get("exporter", "torchscript"))
+        export = export_onnx(
+            model,
+            tokenizer,
+            fp32,
+            opset=int(params.get("opset", 17)),
+            exporter=params.get("exporter", "torchscript"),
+        )
         accuracy_level = params.get("accuracy_level")
         quantizer = MatMulNBitsQuantizer(
-            onnx.load(str(fp32)), bits=bits, block_size=block_size,
+            onnx.load(str(fp32)),
+            bits=bits,
+            block_size=block_size,
             is_symmetric=bool(params.get("symmetric", True)),
             accuracy_level=None if accuracy_level is None else int(accuracy_level),
             op_types_to_quantize=op_types,
         )
         logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(
-            logging.ERROR)  # the forced opset-21 upgrade warning is expected
+            logging.ERROR
+        )  # the forced opset-21 upgrade warning is expected
         quantizer.process()
-        quantizer.model.save_model_to_file(str(folder / ONNX_FILE),
-                                           use_external_data_format=False)
-    names, ops = _quantized_nodes(folder / ONNX_FILE, {"MatMulNBits", "GatherBlockQuantized"})
+        quantizer.model.save_model_to_file(
+            str(folder / ONNX_FILE), use_external_data_format=False
+        )
+    names, ops = _quantized_nodes(
+        folder / ONNX_FILE, {"MatMulNBits", "GatherBlockQuantized"}
+    )
     if not names:
         raise RuntimeError("MatMulNBitsQuantizer quantized no node")
     model.config.save_pretrained(folder)
@@ -390,8 +470,8 @@ def write_ort_int4(model, tokenizer, folder: Path, params: dict[str, Any]) -> di
     return {
         "format": "onnx",
         "method": f"onnxruntime MatMulNBitsQuantizer (RTN, {bits}-bit, block {block_size}, "
-                  f"{'symmetric' if params.get('symmetric', True) else 'asymmetric'}"
-                  f"{', embeddings as GatherBlockQuantized' if 'Gather' in op_types else ''})",
+        f"{'symmetric' if params.get('symmetric', True) else 'asymmetric'}"
+        f"{', embeddings as GatherBlockQuantized' if 'Gather' in op_types else ''})",
         "library": "onnxruntime",
         "library_version": onnxruntime.__version__,
         "quantized_modules": names,
@@ -416,8 +496,9 @@ def bnb_unavailable_reason(params: dict[str, Any]) -> str | None:
     return None
 
 
-def write_bnb(model, tokenizer, folder: Path, params: dict[str, Any],
-              mode: str) -> dict[str, Any]:
+def write_bnb(
+    model, tokenizer, folder: Path, params: dict[str, Any], mode: str
+) -> dict[str, Any]:
     """bitsandbytes LLM.int8 (``mode='int8'``) or NF4/FP4 (``mode='nf4'``) via transformers.
 
     The model is reloaded from a temporary FP32 folder with a ``BitsAndBytesConfig``
@@ -435,8 +516,11 @@ def write_bnb(model, tokenizer, folder: Path, params: dict[str, Any],
     elif mode == "nf4":
         quant_type = params.get("quant_type", "nf4")
         config = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=quant_type,
-            bnb_4bit_compute_dtype=getattr(torch, params.get("compute_dtype", "bfloat16")),
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant_type,
+            bnb_4bit_compute_dtype=getattr(
+                torch, params.get("compute_dtype", "bfloat16")
+            ),
             bnb_4bit_use_double_quant=bool(params.get("double_quant", True)),
             llm_int8_skip_modules=skip,
         )
@@ -447,15 +531,19 @@ def write_bnb(model, tokenizer, folder: Path, params: dict[str, Any],
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         quantized = AutoModelForSequenceClassification.from_pretrained(
-            tmp, quantization_config=config, device_map=device)
+            tmp, quantization_config=config, device_map=device
+        )
     quantized.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    names = sorted(name for name, module in quantized.named_modules()
-                   if type(module).__name__ in {"Linear8bitLt", "Linear4bit"})
+    names = sorted(
+        name
+        for name, module in quantized.named_modules()
+        if type(module).__name__ in {"Linear8bitLt", "Linear4bit"}
+    )
     return {
         "format": "bnb",
         "method": f"bitsandbytes {'LLM.int8' if mode == 'int8' else config.bnb_4bit_quant_type}"
-                  " via transformers BitsAndBytesConfig",
+        " via transformers BitsAndBytesConfig",
         "library": "bitsandbytes",
         "library_version": package_version("bitsandbytes"),
         "quantized_modules": names,

@@ -69,8 +69,9 @@ def _empty_predictions(test: pd.DataFrame, id2label: dict[int, str]) -> pd.DataF
     return predictions_frame(test.iloc[0:0], logits, id2label)
 
 
-def measure_fp32_reference(bundle: ModelBundle, test: pd.DataFrame,
-                           params: dict[str, Any]) -> dict[str, Any]:
+def measure_fp32_reference(
+    bundle: ModelBundle, test: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """Size on disk and test-split predictions of the FP32 model, to compare variants with.
 
     The size is that of a fresh ``save_pretrained`` folder (weights + config +
@@ -85,29 +86,55 @@ def measure_fp32_reference(bundle: ModelBundle, test: pd.DataFrame,
         bundle.tokenizer.save_pretrained(tmp)
         size = methods.folder_size(Path(tmp))
         weights = sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
-    logits = predict_logits(bundle.model, bundle.tokenizer, test["text"].tolist(),
-                            batch_size=int(params.get("batch_size", 64)),
-                            max_length=int(params.get("max_length", 128)))
+    logits = predict_logits(
+        bundle.model,
+        bundle.tokenizer,
+        test["text"].tolist(),
+        batch_size=int(params.get("batch_size", 64)),
+        max_length=int(params.get("max_length", 128)),
+    )
     logger.info("FP32 reference: %.1f MB on disk, %d test rows", size / 1e6, len(test))
-    return {"size_bytes": size, "weights_bytes": weights,
-            "pred_id": logits.argmax(axis=1).tolist()}
+    return {
+        "size_bytes": size,
+        "weights_bytes": weights,
+        "pred_id": logits.argmax(axis=1).tolist(),
+    }
 
 
-def _skipped(variant: str, reason: str, base: dict[str, Any], test: pd.DataFrame,
-             id2label: dict[int, str]) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
+def _skipped(
+    variant: str,
+    reason: str,
+    base: dict[str, Any],
+    test: pd.DataFrame,
+    id2label: dict[int, str],
+) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
     logger.warning("Skipping PTQ variant %s: %s", variant, reason)
     staged = StagedVariant()
-    manifest = methods.finalize_manifest(staged.folder, {
-        **base, "status": "skipped", "reason": reason, "format": "skipped",
-        "method": None, "library": None, "library_version": None,
-        "quantized_modules": [], "bits": None, "group_size": None,
-    })
+    manifest = methods.finalize_manifest(
+        staged.folder,
+        {
+            **base,
+            "status": "skipped",
+            "reason": reason,
+            "format": "skipped",
+            "method": None,
+            "library": None,
+            "library_version": None,
+            "quantized_modules": [],
+            "bits": None,
+            "group_size": None,
+        },
+    )
     return staged, manifest, _empty_predictions(test, id2label)
 
 
-def quantize_variant(bundle: ModelBundle, test: pd.DataFrame, reference: dict[str, Any],
-                     params: dict[str, Any], variant: str
-                     ) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
+def quantize_variant(
+    bundle: ModelBundle,
+    test: pd.DataFrame,
+    reference: dict[str, Any],
+    params: dict[str, Any],
+    variant: str,
+) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
     """Build one PTQ variant, reload it from disk and predict the test split with it.
 
     Args:
@@ -135,8 +162,13 @@ def quantize_variant(bundle: ModelBundle, test: pd.DataFrame, reference: dict[st
         "parameters": vparams,
     }
     if not vparams.get("enabled", True):
-        return _skipped(variant, f"disabled in parameters (quantize_ptq.variants.{variant}"
-                        ".enabled: false)", base, test, id2label)
+        return _skipped(
+            variant,
+            f"disabled in parameters (quantize_ptq.variants.{variant}.enabled: false)",
+            base,
+            test,
+            id2label,
+        )
     if variant.startswith("bnb_"):
         reason = methods.bnb_unavailable_reason(vparams)
         if reason:
@@ -144,30 +176,50 @@ def quantize_variant(bundle: ModelBundle, test: pd.DataFrame, reference: dict[st
 
     staged = StagedVariant()
     fields = BUILDERS[variant](bundle.model, bundle.tokenizer, staged.folder, vparams)
-    manifest = methods.finalize_manifest(staged.folder, {**base, **fields, "status": "ok"})
-    classifier = load_classifier(staged.folder, max_length=int(params.get("max_length", 128)))
-    logits = classifier.predict_logits(test["text"].tolist(),
-                                       batch_size=int(params.get("batch_size", 64)))
+    manifest = methods.finalize_manifest(
+        staged.folder, {**base, **fields, "status": "ok"}
+    )
+    classifier = load_classifier(
+        staged.folder, max_length=int(params.get("max_length", 128))
+    )
+    logits = classifier.predict_logits(
+        test["text"].tolist(), batch_size=int(params.get("batch_size", 64))
+    )
     predictions = predictions_frame(test, logits, classifier.id2label)
     fp32 = np.asarray(reference["pred_id"])
-    agreement = float((predictions["pred_id"].to_numpy() == fp32).mean()) if len(fp32) else None
-    manifest = methods.finalize_manifest(staged.folder, {
-        **manifest,
-        "size_ratio_to_fp32": round(manifest["size_bytes"] / reference["size_bytes"], 4),
-        "test_rows": len(test),
-        "test_argmax_agreement_with_fp32": agreement,
-    })
-    logger.info("PTQ %-12s %7.2f MB (%5.1f %% of FP32), test argmax agreement with FP32 %s",
-                variant, manifest["size_bytes"] / 1e6, 100 * manifest["size_ratio_to_fp32"],
-                "n/a" if agreement is None else f"{100 * agreement:.1f} %")
+    agreement = (
+        float((predictions["pred_id"].to_numpy() == fp32).mean()) if len(fp32) else None
+    )
+    manifest = methods.finalize_manifest(
+        staged.folder,
+        {
+            **manifest,
+            "size_ratio_to_fp32": round(
+                manifest["size_bytes"] / reference["size_bytes"], 4
+            ),
+            "test_rows": len(test),
+            "test_argmax_agreement_with_fp32": agreement,
+        },
+    )
+    logger.info(
+        "PTQ %-12s %7.2f MB (%5.1f %% of FP32), test argmax agreement with FP32 %s",
+        variant,
+        manifest["size_bytes"] / 1e6,
+        100 * manifest["size_ratio_to_fp32"],
+        "n/a" if agreement is None else f"{100 * agreement:.1f} %",
+    )
     return staged, manifest, predictions
 
 
 def make_variant_node_func(variant: str) -> Callable[..., tuple]:
     """``quantize_variant`` bound to one variant, named ``quantize_<variant>``."""
 
-    def quantize(bundle: ModelBundle, test: pd.DataFrame, reference: dict[str, Any],
-                 params: dict[str, Any]) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
+    def quantize(
+        bundle: ModelBundle,
+        test: pd.DataFrame,
+        reference: dict[str, Any],
+        params: dict[str, Any],
+    ) -> tuple[StagedVariant, dict[str, Any], pd.DataFrame]:
         return quantize_variant(bundle, test, reference, params, variant)
 
     quantize.__name__ = quantize.__qualname__ = f"quantize_{variant}"
@@ -179,20 +231,29 @@ def summarize_variants(*manifests: dict[str, Any]) -> pd.DataFrame:
     """One row per variant: status, format, bits, size (MB, % of FP32), agreement."""
     rows = []
     for m in manifests:
-        rows.append({
-            "variant": m["variant"],
-            "status": m["status"],
-            "format": m["format"],
-            "method": m.get("method") or m.get("reason"),
-            "bits": m.get("bits"),
-            "group_size": m.get("group_size"),
-            "size_mb": round(m["size_bytes"] / 1e6, 2) if m["status"] == "ok" else None,
-            "pct_of_fp32": (round(100 * m["size_bytes"] / m["fp32_size_bytes"], 1)
-                            if m["status"] == "ok" else None),
-            "test_agreement_pct": (round(100 * m["test_argmax_agreement_with_fp32"], 1)
-                                   if m.get("test_argmax_agreement_with_fp32") is not None
-                                   else None),
-        })
+        rows.append(
+            {
+                "variant": m["variant"],
+                "status": m["status"],
+                "format": m["format"],
+                "method": m.get("method") or m.get("reason"),
+                "bits": m.get("bits"),
+                "group_size": m.get("group_size"),
+                "size_mb": round(m["size_bytes"] / 1e6, 2)
+                if m["status"] == "ok"
+                else None,
+                "pct_of_fp32": (
+                    round(100 * m["size_bytes"] / m["fp32_size_bytes"], 1)
+                    if m["status"] == "ok"
+                    else None
+                ),
+                "test_agreement_pct": (
+                    round(100 * m["test_argmax_agreement_with_fp32"], 1)
+                    if m.get("test_argmax_agreement_with_fp32") is not None
+                    else None
+                ),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -30,10 +30,17 @@ def create_pipeline(**kwargs) -> Pipeline:
         nodes.append(
             Node(
                 make_variant_node_func(variant),
-                inputs=["finetuned_model", "clean_test", "ptq_fp32_reference",
-                        "params:quantize_ptq"],
-                outputs=[f"ptq_{variant}_model", f"ptq_{variant}_manifest",
-                         f"ptq_{variant}_test_predictions"],
+                inputs=[
+                    "finetuned_model",
+                    "clean_test",
+                    "ptq_fp32_reference",
+                    "params:quantize_ptq",
+                ],
+                outputs=[
+                    f"ptq_{variant}_model",
+                    f"ptq_{variant}_manifest",
+                    f"ptq_{variant}_test_predictions",
+                ],
                 name=f"quantize_{variant}",
             )
         )
@@ -44,7 +51,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             outputs="ptq_summary",
             name="summarize_ptq_variants",
         ),
-        Node(render_summary, inputs="ptq_summary", outputs="ptq_summary_md",
-             name="render_ptq_summary"),
+        Node(
+            render_summary,
+            inputs="ptq_summary",
+            outputs="ptq_summary_md",
+            name="render_ptq_summary",
+        ),
     ]
     return Pipeline(nodes, tags=["quantize_ptq"])
