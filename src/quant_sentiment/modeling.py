@@ -46,6 +46,12 @@ def label_maps(label_map: dict[str, int]) -> tuple[dict[int, str], dict[str, int
     return {v: k for k, v in label2id.items()}, label2id
 
 
+def label_names(label_map: dict[str, int]) -> list[str]:
+    """Label names ordered by id (``params:model.label_map``), e.g. for reports."""
+    id2label, _ = label_maps(label_map)
+    return [id2label[i] for i in range(len(id2label))]
+
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 

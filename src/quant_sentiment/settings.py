@@ -13,7 +13,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"package_path": package_path},
-    # An environment (conf/offline, conf/minilm, ...) overrides single parameters
-    # instead of replacing a pipeline's whole parameter block.
-    "merge_strategy": {"parameters": "soft"},
+    # An environment (conf/offline, conf/minilm, ...) overrides single parameters and
+    # globals instead of replacing a whole block.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }
