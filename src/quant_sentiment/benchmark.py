@@ -1,6 +1,6 @@
 """Time one saved model variant in a fresh Python process.
 
-Run as ``python -m quant_sentiment.benchmark <folder> --texts texts.json --out result.json``.
+Run as ``python -m quant_sentiment.benchmark <folder> --job job.json --threads 2 --out result.json``.
 The process pins its thread count before importing torch (``OMP_NUM_THREADS``,
 ``torch.set_num_threads``, ONNX Runtime intra-op threads), loads the variant with
 :func:`quant_sentiment.variants.load_classifier`, warms up, and measures:
@@ -10,13 +10,15 @@ The process pins its thread count before importing torch (``OMP_NUM_THREADS``,
 - peak resident memory of the process (``ru_maxrss``), load time, size on disk,
 
 and records the machine (CPU model, threads, library versions) with the numbers.
+The thread count is passed to the loader (ONNX Runtime sessions take it per
+session) and set for torch, which is process-wide. Size on disk is not measured
+here: it is the ``size_bytes`` of the folder's manifest.
 :func:`benchmark_in_subprocess` is the caller's side (used by the ``evaluate`` pipeline).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -71,169 +73,126 @@ def machine_info(threads: int | None = None) -> dict[str, Any]:
     }
 
 
-def folder_size(folder: str | Path) -> int:
-    """Bytes of all files below ``folder``."""
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
-
-
 def _percentile(values: Sequence[float], q: float) -> float:
     import numpy as np
 
     return float(np.percentile(np.asarray(values, dtype=float), q))
 
 
-def _pin_onnxruntime_threads(threads: int) -> None:
-    """Make every ONNX Runtime session of this process use ``threads`` intra-op threads.
+#: Keys of the ``evaluate.benchmark`` block that :func:`measure` uses.
+SETTINGS = ("warmup", "latency_runs", "throughput_batches", "batch_size", "progress")
 
-    Loaders create their own ``InferenceSession``; this wraps the class so that a
-    session created without an explicit thread count gets the benchmark's.
-    """
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return
-    base = ort.InferenceSession
 
-    class PinnedInferenceSession(base):  # type: ignore[misc,valid-type]
-        def __init__(self, path_or_bytes, sess_options=None, *args, **kwargs):
-            options = sess_options or ort.SessionOptions()
-            if not options.intra_op_num_threads:
-                options.intra_op_num_threads = threads
-            if not options.inter_op_num_threads:
-                options.inter_op_num_threads = 1
-            super().__init__(path_or_bytes, options, *args, **kwargs)
+def _cycled(texts: Sequence[str], n: int, offset: int = 0) -> list[str]:
+    return [texts[(offset + i) % len(texts)] for i in range(n)]
 
-    ort.InferenceSession = PinnedInferenceSession
+
+def _time_batch1(clf, texts: Sequence[str], settings: dict[str, Any], label: str):
+    from tqdm.auto import tqdm
+
+    for text in _cycled(texts, settings["warmup"]):
+        clf.predict_logits([text], batch_size=1)
+    latencies = []
+    runs = _cycled(texts, settings["latency_runs"])
+    for text in tqdm(
+        runs, desc=f"batch-1 {label}", disable=not settings["progress"], leave=False
+    ):
+        t0 = time.perf_counter()
+        clf.predict_logits([text], batch_size=1)
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+    return latencies
+
+
+def _time_batches(clf, texts: Sequence[str], settings: dict[str, Any], label: str):
+    from tqdm.auto import tqdm
+
+    size, warmup = settings["batch_size"], settings["warmup"]
+    batches = [
+        _cycled(texts, size, offset=i * size)
+        for i in range(warmup + settings["throughput_batches"])
+    ]
+    for batch in batches[:warmup]:
+        clf.predict_logits(batch, batch_size=size)
+    t0 = time.perf_counter()
+    for batch in tqdm(
+        batches[warmup:],
+        desc=f"batch-{size} {label}",
+        disable=not settings["progress"],
+        leave=False,
+    ):
+        clf.predict_logits(batch, batch_size=size)
+    return time.perf_counter() - t0
 
 
 def measure(
-    folder: str | Path,
-    texts: Sequence[str],
-    threads: int,
-    warmup: int = 5,
-    latency_runs: int = 100,
-    throughput_batches: int = 10,
-    batch_size: int = 32,
-    max_length: int = 128,
-    import_modules: Sequence[str] = (),
-    progress: bool = True,
+    folder: str | Path, texts: Sequence[str], threads: int, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Load and time a variant in *this* process (call it in a fresh one).
 
     Args:
         folder: The variant folder.
-        texts: Texts to time with, in the order to use (cycled when runs exceed them).
-        threads: Thread count for torch / ONNX Runtime.
-        warmup: Untimed calls before each measurement (batch-1 and batch-N).
-        latency_runs: Timed batch-1 calls.
-        throughput_batches: Timed batches of ``batch_size`` texts.
-        batch_size: Batch size of the throughput measurement.
-        max_length: Truncation length passed to the loader.
-        import_modules: Modules imported first (they register variant formats).
-        progress: Show tqdm progress bars on stderr.
+        texts: Texts to time with, in order (cycled when runs exceed them).
+        threads: Thread count for torch and ONNX Runtime.
+        settings: ``warmup`` (untimed calls before each measurement),
+            ``latency_runs`` (timed batch-1 calls), ``throughput_batches`` and
+            ``batch_size`` (the throughput measurement), ``progress`` (tqdm bars).
     """
     import resource
 
     import numpy as np
-    from tqdm.auto import tqdm
+
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.manifest import read_manifest
 
     texts = [str(t) for t in texts]
     if not texts:
         raise ValueError("benchmark needs at least one text")
-    for module in ["quant_sentiment.baseline", *import_modules]:
-        importlib.import_module(module)
-    from quant_sentiment.variants import load_classifier, read_manifest
-
     folder = Path(folder)
-    fmt = read_manifest(folder).get("format", "hf")
-    torch = None
-    if fmt != "sklearn":  # the scikit-learn baseline never needs torch
+    manifest = read_manifest(folder)
+    info = machine_info(threads)
+    if manifest["format"] != "sklearn":  # the scikit-learn baseline never needs torch
         import torch
 
         torch.set_num_threads(threads)
         torch.set_num_interop_threads(1)
-        _pin_onnxruntime_threads(threads)
+        info["torch_threads"] = torch.get_num_threads()
     rss_before_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    clf = load_classifier(folder, max_length=max_length)
+    clf = load_classifier(folder, threads=threads)
     load_s = time.perf_counter() - start
-
-    def cycled(n: int, offset: int = 0) -> list[str]:
-        return [texts[(offset + i) % len(texts)] for i in range(n)]
-
-    for text in cycled(warmup):
-        clf.predict_logits([text], batch_size=1)
-    latencies = []
-    for text in tqdm(
-        cycled(latency_runs),
-        desc=f"batch-1 {folder.name}",
-        disable=not progress,
-        leave=False,
-    ):
-        t0 = time.perf_counter()
-        clf.predict_logits([text], batch_size=1)
-        latencies.append((time.perf_counter() - t0) * 1000.0)
-
-    batches = [
-        cycled(batch_size, offset=i * batch_size)
-        for i in range(warmup + throughput_batches)
-    ]
-    for batch in batches[:warmup]:
-        clf.predict_logits(batch, batch_size=batch_size)
-    t0 = time.perf_counter()
-    for batch in tqdm(
-        batches[warmup:],
-        desc=f"batch-{batch_size} {folder.name}",
-        disable=not progress,
-        leave=False,
-    ):
-        clf.predict_logits(batch, batch_size=batch_size)
-    elapsed = time.perf_counter() - t0
-    peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    info = machine_info(threads)
-    if torch is not None:
-        info["torch_threads"] = torch.get_num_threads()
+    latencies = _time_batch1(clf, texts, settings, folder.name)
+    elapsed = _time_batches(clf, texts, settings, folder.name)
+    runs = _cycled(texts, settings["latency_runs"])
     return {
         "folder": str(folder),
-        "format": fmt,
-        "latency_runs": latency_runs,
+        "format": manifest["format"],
         "latency_p50_ms": _percentile(latencies, 50),
         "latency_p95_ms": _percentile(latencies, 95),
         "latency_mean_ms": float(np.mean(latencies)),
-        "latency_text_chars_mean": float(
-            np.mean([len(t) for t in cycled(latency_runs)])
-        ),
-        "throughput_batch_size": batch_size,
-        "throughput_batches": throughput_batches,
-        "throughput_texts_per_s": batch_size * throughput_batches / elapsed,
-        "warmup": warmup,
+        "latency_text_chars_mean": float(np.mean([len(t) for t in runs])),
+        "throughput_texts_per_s": settings["batch_size"]
+        * settings["throughput_batches"]
+        / elapsed,
+        "settings": {k: settings[k] for k in SETTINGS},
         "load_s": load_s,
-        "peak_rss_mb": peak_rss_kb / 1024.0,  # Linux: ru_maxrss is in KiB
+        # Linux: ru_maxrss is in KiB
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "peak_rss_before_load_mb": rss_before_load / 1024.0,
-        "size_bytes": folder_size(folder),
-        "max_length": max_length,
         "machine": info,
     }
 
 
 def benchmark_in_subprocess(
-    folder: str | Path,
-    texts: Sequence[str],
-    threads: int,
-    warmup: int = 5,
-    latency_runs: int = 100,
-    throughput_batches: int = 10,
-    batch_size: int = 32,
-    max_length: int = 128,
-    import_modules: Sequence[str] = (),
-    timeout_s: float = 1800.0,
-    progress: bool = True,
+    folder: str | Path, texts: Sequence[str], threads: int, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Run :func:`measure` in a fresh ``python -m quant_sentiment.benchmark`` process.
 
     The child inherits stderr (its progress bars show) and gets the thread count in
     ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` before any
     library starts its thread pool.
+
+    Args:
+        settings: As for :func:`measure`, plus ``timeout_s`` for the child.
 
     Raises:
         RuntimeError: If the child fails or writes no result.
@@ -246,40 +205,26 @@ def benchmark_in_subprocess(
     env.update({var: str(threads) for var in THREAD_ENV_VARS})
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory(prefix="qs_bench_") as tmp:
-        texts_file, out_file = Path(tmp) / "texts.json", Path(tmp) / "result.json"
-        texts_file.write_text(json.dumps(list(texts)))
+        job, out_file = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job.write_text(json.dumps({"texts": list(texts), "settings": settings}))
         cmd = [
             sys.executable,
             "-m",
             "quant_sentiment.benchmark",
             str(folder),
-            "--texts",
-            str(texts_file),
+            "--job",
+            str(job),
             "--out",
             str(out_file),
             "--threads",
             str(threads),
-            "--warmup",
-            str(warmup),
-            "--latency-runs",
-            str(latency_runs),
-            "--throughput-batches",
-            str(throughput_batches),
-            "--batch-size",
-            str(batch_size),
-            "--max-length",
-            str(max_length),
         ]
-        for module in import_modules:
-            cmd += ["--import", module]
-        if not progress:
-            cmd.append("--no-progress")
         proc = subprocess.run(
             cmd,
             env=env,
             stdout=subprocess.PIPE,
             text=True,
-            timeout=timeout_s,
+            timeout=settings["timeout_s"],
             check=False,
         )
         if proc.returncode != 0 or not out_file.is_file():
@@ -295,39 +240,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("folder", type=Path, help="variant folder")
     parser.add_argument(
-        "--texts", type=Path, required=True, help="JSON file with a list of texts"
+        "--job",
+        type=Path,
+        required=True,
+        help='JSON file {"texts": [...], "settings": {...}}',
     )
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--latency-runs", type=int, default=100)
-    parser.add_argument("--throughput-batches", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        help="module to import first (registers variant formats)",
-    )
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args(argv)
     for var in THREAD_ENV_VARS:  # before torch / numpy start their thread pools
         os.environ[var] = str(args.threads)
-    texts = json.loads(args.texts.read_text())
-    result = measure(
-        args.folder,
-        texts,
-        threads=args.threads,
-        warmup=args.warmup,
-        latency_runs=args.latency_runs,
-        throughput_batches=args.throughput_batches,
-        batch_size=args.batch_size,
-        max_length=args.max_length,
-        import_modules=args.imports,
-        progress=not args.no_progress,
-    )
+    job = json.loads(args.job.read_text())
+    result = measure(args.folder, job["texts"], args.threads, job["settings"])
     args.out.write_text(json.dumps(result, indent=2))
     return 0
 

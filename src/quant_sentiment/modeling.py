@@ -9,7 +9,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-METADATA_FILE = "quant_sentiment.json"
 SCRATCH = "scratch"
 
 
@@ -30,6 +29,11 @@ class ModelBundle:
     tokenizer: Any
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The metadata, which is the folder's ``manifest.json`` once saved and loaded."""
+        return self.metadata
 
 
 def label_maps(label_map: dict[str, int]) -> tuple[dict[int, str], dict[str, int]]:

@@ -1,9 +1,18 @@
-"""Project pipelines."""
+"""Project pipelines, composed from the variant registry.
+
+Producers (``quantize_ptq``, ``baseline``, ...) build one node per variant they own in
+:data:`quant_sentiment.variants.VARIANTS`; here the per-variant consumer
+(``evaluate``, one namespaced template per variant) is composed from the same
+registry, in the style of Kedro's modular-spaceflights starter.
+"""
 
 from __future__ import annotations
 
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
+
+from quant_sentiment.pipelines import evaluate
+from quant_sentiment.variants import VARIANTS
 
 # The classifier chain that `kedro run` runs: raw TSV -> clean splits -> fine-tuned
 # model -> quantized variants -> comparison. `embed_finetune` is independent (it
@@ -15,11 +24,15 @@ def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
     Returns:
-        A mapping from pipeline names to ``Pipeline`` objects; ``__default__`` is the
-        classifier chain of ``DEFAULT_CHAIN`` (those of its pipelines that exist).
+        A mapping from pipeline names to ``Pipeline`` objects. ``evaluate`` compares
+        every registered variant and includes the ``baseline`` producer (its
+        TF-IDF reference row is cheap and has no other use), so
+        ``kedro run --pipelines=evaluate`` works right after ``quantize_ptq``.
+        ``__default__`` is the classifier chain of :data:`DEFAULT_CHAIN`.
     """
     pipelines = find_pipelines(raise_errors=True)
+    pipelines["evaluate"] = pipelines["baseline"] + evaluate.create_pipeline(VARIANTS)
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_CHAIN if name in pipelines), Pipeline([])
+        (pipelines[name] for name in DEFAULT_CHAIN), Pipeline([])
     )
     return pipelines

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from kedro.io import Version
 
 from quant_sentiment.datasets._folder import FolderDataset
-from quant_sentiment.modeling import METADATA_FILE, ModelBundle
+from quant_sentiment.formats import hf
+from quant_sentiment.manifest import read_manifest, write_manifest
+from quant_sentiment.modeling import ModelBundle
 
 
 class HFModelFolderDataset(FolderDataset):
@@ -17,8 +18,9 @@ class HFModelFolderDataset(FolderDataset):
 
     The folder holds what ``save_pretrained`` writes for the model and the tokenizer
     (so ``transformers.pipeline("text-classification", model=<folder>)`` works and
-    returns label names) plus ``quant_sentiment.json`` with the bundle's metadata
-    (label map, training configuration, data fingerprint).
+    returns label names) plus ``manifest.json``: the bundle's metadata (label map,
+    training configuration, data fingerprint, ``max_length``) with the format fields
+    every model folder has (``format: hf``, dtype, bits, size on disk).
 
     With ``versioned: true`` each save goes to ``<filepath>/<timestamp>/<name>/``
     and a load takes the newest version unless ``--load-versions`` pins one.
@@ -57,7 +59,7 @@ class HFModelFolderDataset(FolderDataset):
         return {**super()._describe(), "load_args": self._load_args}
 
     def load(self) -> ModelBundle:
-        """Load the model, tokenizer and metadata from the (newest) folder."""
+        """Load the model, tokenizer and manifest from the (newest) folder."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = self._load_folder()
@@ -68,20 +70,16 @@ class HFModelFolderDataset(FolderDataset):
             load_args["dtype"] = getattr(torch, load_args["dtype"])
         model = AutoModelForSequenceClassification.from_pretrained(path, **load_args)
         tokenizer = AutoTokenizer.from_pretrained(path)
-        meta_file = path / METADATA_FILE
-        metadata = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
         return ModelBundle(
-            model=model, tokenizer=tokenizer, metadata=metadata, path=path
+            model=model, tokenizer=tokenizer, metadata=read_manifest(path), path=path
         )
 
     def save(self, data: ModelBundle) -> None:
-        """Write model, tokenizer and metadata to a temporary folder, then move it."""
+        """Write model, tokenizer and ``manifest.json`` to a temporary folder, then
+        move it into place."""
 
         def write(folder: Path) -> None:
-            data.model.save_pretrained(folder)
-            data.tokenizer.save_pretrained(folder)
-            (folder / METADATA_FILE).write_text(
-                json.dumps(data.metadata, indent=2, sort_keys=True, default=str)
-            )
+            hf.write_pretrained(data.model, data.tokenizer, folder)
+            write_manifest(folder, {**data.metadata, **hf.pretrained_fields(data.model)})
 
         self._write_folder(write)

@@ -1,9 +1,11 @@
 """Wiring of the ``evaluate`` pipeline.
 
-One template pipeline (:func:`variant_template`) is instantiated per model variant
-under the namespace ``eval_<variant>``; a final step joins the per-variant summaries
-into the comparison table and figures. The variants evaluated, and the catalog
-entries each one reads, are listed once, in :data:`VARIANT_SOURCES`.
+One template (:func:`variant_template`) is instantiated per model variant of the
+registry (:data:`quant_sentiment.variants.VARIANTS`) under the namespace
+``eval_<variant>``, all inside the namespace ``evaluate`` (kedro-viz shows one group
+per variant inside one ``evaluate`` group). A final step joins the per-variant
+summaries into the comparison table and figures. ``pipeline_registry`` passes the
+variants; nothing here lists them.
 """
 
 from __future__ import annotations
@@ -13,42 +15,26 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
-    benchmark_variant,
-    build_comparison_table,
+from quant_sentiment.variants import REFERENCE, VARIANTS, Variant
+
+from .quality import (
     classification_report_text,
     compare_with_reference,
-    comparison_markdown,
     misclassified_examples,
+    plot_variant_confusion_matrix,
+    predict_test_split,
+    quality_metrics,
+)
+from .report import (
+    build_comparison_table,
+    comparison_markdown,
     plot_f1_vs_latency,
     plot_f1_vs_size,
-    plot_variant_confusion_matrix,
-    predict_with_variant,
-    quality_metrics,
-    reference_handle,
     summarise_variant,
-    train_tfidf_logreg,
 )
+from .speed import benchmark_variant
 
-REFERENCE = "fp32"
-#: Variant names produced by ``quantize_ptq`` (catalog: ``ptq_<V>_model``,
-#: ``ptq_<V>_test_predictions``).
-PTQ_VARIANTS = [
-    "fp16",
-    "bf16",
-    "int8_torchao",
-    "int8_ort",
-    "int4",
-    "bnb_int8",
-    "bnb_nf4",
-]
-#: variant -> (model folder dataset, test predictions dataset). Add a variant here
-#: (e.g. ``quantize_qat``'s) and it is evaluated and joins the comparison.
-VARIANT_SOURCES: dict[str, tuple[str, str]] = {
-    REFERENCE: ("fp32_model_handle", "finetune_test_predictions"),
-    **{v: (f"ptq_{v}_model", f"ptq_{v}_test_predictions") for v in PTQ_VARIANTS},
-    "tfidf_logreg": ("tfidf_logreg_model", "tfidf_logreg_test_predictions"),
-}
+MODEL = "params:model"
 
 
 def _bind(func, **kwargs):
@@ -56,56 +42,71 @@ def _bind(func, **kwargs):
     return update_wrapper(partial(func, **kwargs), func)
 
 
-def variant_template(variant: str) -> Pipeline:
-    """Per-variant nodes; free inputs ``model``, ``test_predictions``,
-    ``reference_predictions``, ``clean_test`` and the ``evaluate`` parameters."""
-    labels = "params:preprocessing.label_map"
+def _predict(variant: Variant) -> list[Node]:
+    """The test-prediction node, unless the producer already predicts the test split."""
+    if variant.predictions:
+        return []
+    return [
+        Node(
+            predict_test_split,
+            inputs=["model", "clean_test", MODEL, "params:evaluate.predict"],
+            outputs="test_predictions",
+            name="predict_test_split",
+        )
+    ]
+
+
+def variant_template(variant: Variant) -> Pipeline:
+    """Per-variant nodes; free inputs ``model``, ``reference_predictions``,
+    ``clean_test`` (and ``test_predictions`` when the producer made them)."""
+    name = variant.name
+    both = ["model", "test_predictions"]
     return Pipeline(
         [
+            *_predict(variant),
             Node(
-                _bind(quality_metrics, variant=variant),
-                inputs=["model", "test_predictions", labels],
+                _bind(quality_metrics, variant=name),
+                inputs=[*both, MODEL],
                 outputs="metrics",
                 name="quality_metrics",
             ),
             Node(
-                _bind(classification_report_text, variant=variant),
-                inputs=["model", "test_predictions", labels],
+                _bind(classification_report_text, variant=name),
+                inputs=[*both, MODEL],
                 outputs="classification_report",
                 name="classification_report",
             ),
             Node(
-                _bind(plot_variant_confusion_matrix, variant=variant),
-                inputs=["model", "test_predictions", labels],
+                _bind(plot_variant_confusion_matrix, variant=name),
+                inputs=[*both, MODEL],
                 outputs="confusion_matrix",
                 name="plot_confusion_matrix",
             ),
             Node(
-                _bind(misclassified_examples, variant=variant),
-                inputs=["model", "test_predictions", "reference_predictions", labels],
+                _bind(misclassified_examples, variant=name),
+                inputs=[*both, "reference_predictions", MODEL],
                 outputs="misclassified",
                 name="misclassified_examples",
             ),
             Node(
-                _bind(compare_with_reference, variant=variant),
+                _bind(compare_with_reference, variant=name),
                 inputs=[
-                    "model",
-                    "test_predictions",
+                    *both,
                     "reference_predictions",
-                    labels,
+                    MODEL,
                     "params:evaluate.bootstrap",
                 ],
                 outputs="comparison",
                 name="compare_with_reference",
             ),
             Node(
-                _bind(benchmark_variant, variant=variant),
-                inputs=["model", "clean_test", "params:evaluate.benchmark"],
+                _bind(benchmark_variant, variant=name),
+                inputs=["model", "clean_test", "params:evaluate.benchmark", MODEL],
                 outputs="benchmark",
                 name="benchmark",
             ),
             Node(
-                _bind(summarise_variant, variant=variant),
+                _bind(summarise_variant, variant=name),
                 inputs=["model", "metrics", "comparison", "benchmark"],
                 outputs="summary",
                 name="summarise",
@@ -114,86 +115,27 @@ def variant_template(variant: str) -> Pipeline:
     )
 
 
-def baseline_pipeline() -> Pipeline:
-    """Train the TF-IDF + logistic regression reference and predict the test split."""
-    return Pipeline(
-        [
-            Node(
-                train_tfidf_logreg,
-                inputs=[
-                    "clean_train",
-                    "params:preprocessing.label_map",
-                    "params:evaluate.tfidf_logreg",
-                ],
-                outputs="tfidf_logreg_model",
-                name="train_tfidf_logreg",
-            ),
-            Node(
-                predict_with_variant,
-                inputs=[
-                    "tfidf_logreg_model",
-                    "clean_test",
-                    "params:evaluate.tfidf_logreg",
-                ],
-                outputs="tfidf_logreg_test_predictions",
-                name="predict_tfidf_logreg",
-            ),
-        ],
-        tags=["baseline"],
-    )
-
-
-def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline:
-    """Create the ``evaluate`` pipeline.
-
-    Args:
-        variants: Names from :data:`VARIANT_SOURCES` to evaluate (default: all). The
-            reference (``fp32``) is always included.
-    """
-    names = list(VARIANT_SOURCES) if variants is None else list(variants)
-    unknown = sorted(set(names) - set(VARIANT_SOURCES))
-    if unknown:
-        raise ValueError(f"Unknown variants {unknown}; known: {list(VARIANT_SOURCES)}")
-    if REFERENCE not in names:
-        names.insert(0, REFERENCE)
-    ref_predictions = VARIANT_SOURCES[REFERENCE][1]
-    shared_params = {
-        "params:preprocessing.label_map": "params:preprocessing.label_map",
-        "params:evaluate.bootstrap": "params:evaluate.bootstrap",
-        "params:evaluate.benchmark": "params:evaluate.benchmark",
+def _per_variant(variant: Variant, reference: Variant) -> Pipeline:
+    inputs = {
+        "model": variant.dataset,
+        "clean_test": "clean_test",
+        "reference_predictions": reference.predictions,
     }
-    parts = []
-    for name in names:
-        model, predictions = VARIANT_SOURCES[name]
-        parts.append(
-            Pipeline(
-                variant_template(name),
-                namespace=f"eval_{name}",
-                inputs={
-                    "model": model,
-                    "test_predictions": predictions,
-                    "reference_predictions": ref_predictions,
-                    "clean_test": "clean_test",
-                },
-                outputs={"summary": f"eval_{name}_summary"},
-                parameters=shared_params,
-                tags=[f"variant_{name}"],
-            )
-        )
-    if "tfidf_logreg" in names:
-        parts.append(baseline_pipeline())
-    summaries = [f"eval_{name}_summary" for name in names]
-    reference = Pipeline(
-        [
-            Node(
-                reference_handle,
-                inputs="finetuned_model",
-                outputs=VARIANT_SOURCES[REFERENCE][0],
-                name="reference_model_handle",
-            ),
-        ]
+    if variant.predictions:
+        inputs["test_predictions"] = variant.predictions
+    template = variant_template(variant)
+    return Pipeline(
+        template,
+        namespace=f"eval_{variant.name}",
+        inputs=inputs,
+        outputs={"summary": f"eval_{variant.name}_summary"},
+        parameters={p: p for p in template.inputs() if p.startswith("params:")},
+        tags=[f"variant_{variant.name}"],
     )
-    comparison = Pipeline(
+
+
+def _comparison(summaries: list[str]) -> Pipeline:
+    return Pipeline(
         [
             Node(
                 _bind(build_comparison_table, reference=REFERENCE),
@@ -221,4 +163,22 @@ def create_pipeline(variants: Sequence[str] | None = None, **kwargs) -> Pipeline
             ),
         ]
     )
-    return Pipeline([reference, *parts, comparison], tags=["evaluate"])
+
+
+def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipeline:
+    """Create the ``evaluate`` pipeline for ``variants`` (default: the registry).
+
+    The reference (``fp32``) is always evaluated: every other variant is compared
+    with its test predictions.
+    """
+    by_name = {v.name: v for v in VARIANTS}
+    chosen = [v for v in variants if v.name != REFERENCE]
+    reference = by_name[REFERENCE]
+    parts = [_per_variant(v, reference) for v in [reference, *chosen]]
+    summaries = [f"eval_{v.name}_summary" for v in [reference, *chosen]]
+    return Pipeline(
+        [*parts, _comparison(summaries)],
+        namespace="evaluate",
+        prefix_datasets_with_namespace=False,
+        tags=["evaluate"],
+    )

@@ -2,52 +2,32 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
-    VARIANTS,
-    make_variant_node_func,
-    measure_fp32_reference,
-    render_summary,
-    summarize_variants,
-)
+from quant_sentiment.variants import produced_by
+
+from .nodes import PRODUCER, make_variant_node_func, render_summary, summarize_variants
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Create the ``quantize_ptq`` pipeline.
+    """Create the ``quantize_ptq`` pipeline (namespace ``quantize_ptq`` in kedro-viz).
 
-    For every variant V in :data:`~.nodes.VARIANTS` a node ``quantize_V`` writes
-    ``ptq_V_model`` (folder), ``ptq_V_manifest`` (JSON) and ``ptq_V_test_predictions``
-    (CSV); disabled or impossible variants write a ``skipped`` manifest instead.
+    For every variant V registered with ``producer="quantize_ptq"`` a node
+    ``quantize_V`` writes the folder ``ptq_V_model`` (weights, tokenizer,
+    ``manifest.json``); disabled or impossible variants write a ``skipped`` manifest.
     """
+    variants = produced_by(PRODUCER)
     nodes = [
         Node(
-            measure_fp32_reference,
-            inputs=["finetuned_model", "clean_test", "params:quantize_ptq"],
-            outputs="ptq_fp32_reference",
-            name="measure_fp32_reference",
+            make_variant_node_func(v.name),
+            inputs=["finetuned_model", "params:quantize_ptq", "params:model"],
+            outputs=v.dataset,
+            name=f"quantize_{v.name}",
         )
+        for v in variants
     ]
-    for variant in VARIANTS:
-        nodes.append(
-            Node(
-                make_variant_node_func(variant),
-                inputs=[
-                    "finetuned_model",
-                    "clean_test",
-                    "ptq_fp32_reference",
-                    "params:quantize_ptq",
-                ],
-                outputs=[
-                    f"ptq_{variant}_model",
-                    f"ptq_{variant}_manifest",
-                    f"ptq_{variant}_test_predictions",
-                ],
-                name=f"quantize_{variant}",
-            )
-        )
     nodes += [
         Node(
             summarize_variants,
-            inputs=[f"ptq_{variant}_manifest" for variant in VARIANTS],
+            inputs=[v.dataset for v in variants],
             outputs="ptq_summary",
             name="summarize_ptq_variants",
         ),
@@ -58,4 +38,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="render_ptq_summary",
         ),
     ]
-    return Pipeline(nodes, tags=["quantize_ptq"])
+    return Pipeline(
+        nodes,
+        namespace=PRODUCER,
+        prefix_datasets_with_namespace=False,
+        tags=[PRODUCER],
+    )

@@ -1,0 +1,83 @@
+"""Model formats: one module per format, each holding its writer(s) and its loader.
+
+=========  ==================================  =====================================
+format     module                              files
+=========  ==================================  =====================================
+``hf``     :mod:`~quant_sentiment.formats.hf`  ``save_pretrained`` folder (any dtype)
+``onnx``   :mod:`.onnx`                        ``model.onnx`` + tokenizer
+``torchao`` :mod:`.torchao`                    ``torchao_state_dict.pt`` + tokenizer
+``bnb``    :mod:`.bnb`                         bitsandbytes ``save_pretrained`` folder
+``sklearn`` :mod:`.sklearn`                    ``model.joblib``
+=========  ==================================  =====================================
+
+:data:`LOADERS` is the explicit registry of loaders by format name (no registration
+by import side effect); :func:`load_classifier` opens any folder through it. Every
+folder carries a ``manifest.json`` (:mod:`quant_sentiment.manifest`). Adding a format
+is one module with ``write*`` and ``load`` functions plus one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from quant_sentiment.manifest import read_manifest
+
+from . import bnb, hf, onnx, sklearn, torchao
+from ._base import Classifier, HFClassifier
+from .errors import VariantUnavailable
+
+Loader = Callable[[Path, dict[str, Any], int | None], Classifier]
+
+LOADERS: dict[str, Loader] = {
+    hf.FORMAT: hf.load,
+    onnx.FORMAT: onnx.load,
+    torchao.FORMAT: torchao.load,
+    bnb.FORMAT: bnb.load,
+    sklearn.FORMAT: sklearn.load,
+}
+SKIPPED = "skipped"
+
+
+def load_classifier(folder: str | Path, threads: int | None = None) -> Classifier:
+    """Open a saved model folder (any format) as a :class:`Classifier`.
+
+    Args:
+        folder: A folder written by the project (its ``manifest.json`` names the
+            format; a plain Hugging Face folder reads as ``hf``).
+        threads: Intra-op threads for runtimes that take them per session (ONNX
+            Runtime); ``None`` keeps the runtime's default. PyTorch threads are
+            process-wide and set by the caller.
+
+    Raises:
+        ValueError: For a skipped variant (with its reason) or an unknown format.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    fmt = manifest["format"]
+    if fmt == SKIPPED or manifest.get("status", "ok") != "ok":
+        raise ValueError(
+            f"Variant {manifest.get('variant')!r} in '{folder}' was not built: "
+            f"{manifest.get('reason', 'no reason recorded')}"
+        )
+    if fmt not in LOADERS:
+        raise ValueError(
+            f"Unknown format {fmt!r} in '{folder}'; known: {sorted(LOADERS)}"
+        )
+    return LOADERS[fmt](folder, manifest, threads)
+
+
+__all__ = [
+    "LOADERS",
+    "SKIPPED",
+    "Classifier",
+    "HFClassifier",
+    "VariantUnavailable",
+    "bnb",
+    "hf",
+    "load_classifier",
+    "onnx",
+    "sklearn",
+    "torchao",
+]

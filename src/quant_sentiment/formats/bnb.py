@@ -1,0 +1,114 @@
+"""Format ``bnb``: bitsandbytes LLM.int8 / NF4 through ``transformers`` (CUDA path).
+
+The folder is a ``save_pretrained`` folder with a bitsandbytes quantization config;
+it reopens with ``from_pretrained`` on a CUDA device. Without CUDA the writer raises
+:class:`~quant_sentiment.formats.VariantUnavailable` (unless ``require_cuda`` is
+false, which lets bitsandbytes' slow CPU backend run).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from quant_sentiment.manifest import package_version
+
+from ._base import HFClassifier
+from .errors import VariantUnavailable
+
+FORMAT = "bnb"
+MODES = ("int8", "nf4")
+#: bitsandbytes' 4-bit block size.
+NF4_BLOCK = 64
+
+
+def unavailable_reason(options: dict[str, Any]) -> str | None:
+    """Why bitsandbytes cannot run here, or ``None`` when it can."""
+    import torch
+
+    if options["require_cuda"] and not torch.cuda.is_available():
+        return "bitsandbytes is the GPU path and CUDA is not available on this machine"
+    if package_version("bitsandbytes") is None:
+        return "bitsandbytes is not installed (pip install -e .[gpu])"
+    return None
+
+
+def _config(options: dict[str, Any]):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    skip = list(options["skip_modules"])
+    if options["mode"] == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=options["quant_type"],
+        bnb_4bit_compute_dtype=getattr(torch, options["compute_dtype"]),
+        bnb_4bit_use_double_quant=bool(options["double_quant"]),
+        llm_int8_skip_modules=skip,
+    )
+
+
+def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """bitsandbytes LLM.int8 (``mode: int8``) or NF4/FP4 (``mode: nf4``).
+
+    The model is reloaded from a temporary FP32 folder with a ``BitsAndBytesConfig``
+    (that is how transformers applies bitsandbytes) and saved with
+    ``save_pretrained``. Modules in ``skip_modules`` (the 3-output classifier, whose
+    size NF4 kernels reject) stay in full precision.
+
+    Raises:
+        VariantUnavailable: Without CUDA (``require_cuda``) or bitsandbytes.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    if options["mode"] not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {options['mode']!r}")
+    reason = unavailable_reason(options)
+    if reason:
+        raise VariantUnavailable(reason)
+    config = _config(options)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save_pretrained(tmp)
+        quantized = AutoModelForSequenceClassification.from_pretrained(
+            tmp, quantization_config=config, device_map=device
+        )
+    quantized.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    int8 = options["mode"] == "int8"
+    return {
+        "format": FORMAT,
+        "method": f"bitsandbytes {'LLM.int8' if int8 else options['quant_type']}"
+        " via transformers BitsAndBytesConfig",
+        "library": "bitsandbytes",
+        "library_version": package_version("bitsandbytes"),
+        "quantized_modules": sorted(
+            name
+            for name, module in quantized.named_modules()
+            if type(module).__name__ in {"Linear8bitLt", "Linear4bit"}
+        ),
+        "skipped_modules": list(options["skip_modules"]),
+        "bits": 8 if int8 else 4,
+        "group_size": None if int8 else NF4_BLOCK,
+        "device": device,
+        "weights_file": "model.safetensors",
+    }
+
+
+def load(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> HFClassifier:
+    """Reopen with ``from_pretrained`` on CUDA when present (CPU otherwise)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, device_map=device
+    )
+    return HFClassifier(
+        model, AutoTokenizer.from_pretrained(folder), max_length=manifest["max_length"]
+    )

@@ -1,0 +1,91 @@
+"""Format ``hf``: a Hugging Face ``save_pretrained`` folder (FP32, FP16, BF16).
+
+The folder loads with plain ``transformers`` (``AutoModelForSequenceClassification``,
+``transformers.pipeline``) as well as with :func:`load`; the manifest's
+``torch_dtype`` reopens a cast model in its dtype.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from ._base import HFClassifier
+
+FORMAT = "hf"
+WEIGHTS_FILE = "model.safetensors"
+CAST_DTYPES = ("float16", "bfloat16")
+
+
+def write_pretrained(model, tokenizer, folder: Path) -> None:
+    """``save_pretrained`` of the model and its tokenizer into ``folder``."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def pretrained_fields(model) -> dict[str, Any]:
+    """Manifest fields of a model saved as it is (the fine-tuned FP32 model)."""
+    import torch
+    import transformers
+
+    dtype = str(model.dtype).removeprefix("torch.")
+    return {
+        "format": FORMAT,
+        "status": "ok",
+        "torch_dtype": None if model.dtype == torch.float32 else dtype,
+        "method": f"{dtype} eager (transformers)",
+        "library": "transformers",
+        "library_version": transformers.__version__,
+        "quantized_modules": [],
+        "bits": torch.finfo(model.dtype).bits,
+        "group_size": None,
+        "weights_file": WEIGHTS_FILE,
+    }
+
+
+def write_cast(
+    model, tokenizer, folder: Path, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Cast every floating-point parameter to ``options["dtype"]`` and save.
+
+    Args:
+        options: ``dtype``: ``float16`` or ``bfloat16``.
+
+    Returns:
+        The manifest fields of the variant.
+    """
+    import torch
+
+    dtype = options["dtype"]
+    if dtype not in CAST_DTYPES:
+        raise ValueError(f"dtype must be one of {CAST_DTYPES}, got {dtype!r}")
+    write_pretrained(
+        copy.deepcopy(model).to(getattr(torch, dtype)).eval(), tokenizer, folder
+    )
+    return {
+        "format": FORMAT,
+        "torch_dtype": dtype,
+        "method": f"cast to {dtype}",
+        "library": "torch",
+        "library_version": torch.__version__,
+        "quantized_modules": ["<all floating-point parameters>"],
+        "bits": 16,
+        "group_size": None,
+        "weights_file": WEIGHTS_FILE,
+    }
+
+
+def load(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> HFClassifier:
+    """Open the folder with ``transformers`` (in the manifest's ``torch_dtype``)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    dtype = manifest.get("torch_dtype")
+    kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
+    model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
+    # A folder saved by hand has no manifest: None = the tokenizer's own limit.
+    max_length = manifest.get("max_length")
+    return HFClassifier(model, AutoTokenizer.from_pretrained(folder), max_length=max_length)

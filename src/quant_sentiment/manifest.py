@@ -1,0 +1,78 @@
+"""The ``manifest.json`` every model folder carries: written and read here only.
+
+A manifest records what a folder is (``format``, ``variant``, ``status``), how it was
+made (method, library and version, bits, group size, quantized modules, parameters),
+the model-level settings it needs to be used (``max_length``, ``id2label``) and its
+size on disk (``size_bytes``, the whole folder, manifest included). Loaders read the
+format from it; ``evaluate`` reads size and description from it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FILE = "manifest.json"
+#: A size that does not settle after this many rewrites is a bug.
+_MAX_SIZE_PASSES = 5
+
+
+def folder_size(folder: str | Path) -> int:
+    """Bytes of all regular files below ``folder``."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def now_utc() -> str:
+    """ISO-8601 UTC timestamp (seconds) for manifests."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def package_version(name: str) -> str | None:
+    """Installed version of a distribution, or ``None`` when it is not installed."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write ``manifest.json`` with ``size_bytes`` = the whole folder, manifest included.
+
+    The manifest's own length depends on the number it contains, so it is rewritten
+    until the recorded size equals the folder size (two or three passes).
+
+    Returns:
+        The manifest as written.
+    """
+    folder = Path(folder)
+    manifest = {"created_at": now_utc(), **manifest}
+    path = folder / MANIFEST_FILE
+    manifest["size_bytes"] = folder_size(folder)
+    for _ in range(_MAX_SIZE_PASSES):
+        path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        actual = folder_size(folder)
+        if actual == manifest["size_bytes"]:
+            return manifest
+        manifest["size_bytes"] = actual
+    raise RuntimeError(f"size of '{folder}' does not settle")  # pragma: no cover
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The folder's ``manifest.json``.
+
+    A plain Hugging Face folder without one (e.g. a model saved by hand) reads as
+    ``{"format": "hf", "status": "ok"}``.
+
+    Raises:
+        FileNotFoundError: If the folder has neither a manifest nor ``config.json``.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    if (folder / "config.json").is_file():
+        return {"format": "hf", "status": "ok"}
+    raise FileNotFoundError(f"'{folder}' has neither {MANIFEST_FILE} nor config.json")
