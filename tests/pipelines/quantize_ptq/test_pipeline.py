@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import yaml
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
 from quant_sentiment.datasets import VariantFolderDataset
 from quant_sentiment.pipelines.quantize_ptq import create_pipeline
-from quant_sentiment.pipelines.quantize_ptq.nodes import VARIANTS
 from quant_sentiment.resolvers import package_path
+from quant_sentiment.variants import produced_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 ENABLED = ("bf16", "int8_ort")
+VARIANTS = [v.name for v in produced_by("quantize_ptq")]
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +26,7 @@ def config() -> OmegaConfigLoader:
         base_env="base",
         default_run_env="offline",
         custom_resolvers={"package_path": package_path},
+        merge_strategy={"parameters": "soft", "globals": "soft"},
     )
 
 
@@ -38,11 +38,6 @@ def test_catalog_factories_resolve_every_variant(config):
         assert model._describe()["filepath"] == (
             f"data/06_models/sample_minilm/ptq_{variant}_model"
         )
-        assert type(catalog.get(f"ptq_{variant}_manifest")).__name__ == "JSONDataset"
-        assert (
-            type(catalog.get(f"ptq_{variant}_test_predictions")).__name__
-            == "CSVDataset"
-        )
 
 
 def test_pipeline_runs_with_project_catalog(
@@ -50,30 +45,35 @@ def test_pipeline_runs_with_project_catalog(
 ):
     monkeypatch.chdir(tmp_path)  # relative catalog paths (data/...) land in tmp_path
     catalog = DataCatalog.from_config(config["catalog"])
-    params = yaml.safe_load(
-        (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text()
-    )["quantize_ptq"]
+    params = config["parameters"]
+    ptq = params["quantize_ptq"]
     for variant in VARIANTS:
-        params["variants"][variant]["enabled"] = variant in ENABLED
+        ptq["variants"][variant]["enabled"] = variant in ENABLED
     catalog["finetuned_model"] = tiny_bundle
-    catalog["clean_test"] = sample_splits["test"]
-    catalog["params:quantize_ptq"] = params
+    catalog["params:quantize_ptq"] = ptq
+    catalog["params:model"] = params["model"]
     SequentialRunner().run(create_pipeline(), catalog)
 
     summary = catalog.load("ptq_summary")
-    assert summary["variant"].tolist() == list(VARIANTS)
+    assert summary["variant"].tolist() == VARIANTS
     assert summary.set_index("variant")["status"].to_dict() == {
         v: "ok" if v in ENABLED else "skipped" for v in VARIANTS
     }
+    assert summary.set_index("variant").loc["bf16", "bits"] == 16
     assert "| variant" in catalog.load("ptq_summary_md")
+    texts = sample_splits["test"]["text"].tolist()
     for variant in VARIANTS:
         handle = catalog.load(f"ptq_{variant}_model")
-        manifest = catalog.load(f"ptq_{variant}_manifest")
-        preds = catalog.load(f"ptq_{variant}_test_predictions")
-        assert handle.manifest == manifest
+        assert handle.manifest["variant"] == variant
+        assert handle.manifest["max_length"] == params["model"]["max_length"]
         assert handle.path.resolve().is_relative_to(
             (tmp_path / "data/06_models/sample_minilm").resolve()
         )
-        assert isinstance(preds, pd.DataFrame)
-        assert "pred_id" in preds.columns
-        assert len(preds) == (len(sample_splits["test"]) if variant in ENABLED else 0)
+        if variant in ENABLED:
+            assert handle.load().predict_logits(texts).shape == (len(texts), 3)
+
+
+def test_nodes_are_grouped_under_the_pipeline_namespace():
+    pipe = create_pipeline()
+    assert {n.name.split(".")[0] for n in pipe.nodes} == {"quantize_ptq"}
+    assert {f"ptq_{v}_model" for v in VARIANTS} <= pipe.all_outputs()

@@ -13,30 +13,24 @@ import pandas as pd
 import pytest
 import yaml
 
-from quant_sentiment.datasets import VariantFolderDataset
-from quant_sentiment.pipelines.quantize_ptq import methods
+from quant_sentiment.datasets import HFModelFolderDataset, VariantFolderDataset
+from quant_sentiment.formats import torchao as torchao_format
+from quant_sentiment.manifest import MANIFEST_FILE, folder_size, write_manifest
 from quant_sentiment.pipelines.quantize_ptq.nodes import (
-    VARIANTS,
-    measure_fp32_reference,
     quantize_variant,
     summarize_variants,
 )
-from quant_sentiment.variants import MANIFEST_FILE, load_classifier
+from quant_sentiment.variants import load_classifier, produced_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PARAMS = yaml.safe_load(
     (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text()
 )["quantize_ptq"]
-PRED_COLUMNS = [
-    "text",
-    "label",
-    "label_id",
-    "pred_id",
-    "pred_label",
-    "prob_positive",
-    "prob_neutral",
-    "prob_negative",
-]
+MODEL = {
+    "label_map": {"positive": 0, "neutral": 1, "negative": 2},
+    "max_length": 64,
+    "threads": None,
+}
 CPU_VARIANTS = ("fp16", "bf16", "int8_torchao", "int8_ort", "int4")
 MANIFEST_KEYS = {
     "variant",
@@ -51,6 +45,8 @@ MANIFEST_KEYS = {
     "size_bytes",
     "fp32_size_bytes",
     "created_at",
+    "max_length",
+    "id2label",
 }
 
 
@@ -66,23 +62,32 @@ def test_split(sample_splits) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def reference(tiny_bundle, test_split):
-    return measure_fp32_reference(tiny_bundle, test_split, PARAMS)
+def fp32(tiny_bundle, tmp_path_factory):
+    """The tiny model saved and reloaded like ``finetuned_model`` (with its manifest)."""
+    dataset = HFModelFolderDataset(str(tmp_path_factory.mktemp("fp32") / "m"))
+    dataset.save(tiny_bundle)
+    return dataset.load()
+
+
+def _save(artifact, folder: Path):
+    dataset = VariantFolderDataset(str(folder))
+    dataset.save(artifact)
+    return dataset.load()
 
 
 @pytest.fixture(scope="module")
-def built(tiny_bundle, test_split, reference, tmp_path_factory):
+def built(fp32, test_split, tmp_path_factory):
     """Every CPU variant built, saved through VariantFolderDataset and reloaded."""
     root = tmp_path_factory.mktemp("ptq")
+    texts = test_split["text"].tolist()
     out = {}
     for variant in CPU_VARIANTS:
-        artifact, manifest, preds = quantize_variant(
-            tiny_bundle, test_split, reference, PARAMS, variant
+        handle = _save(
+            quantize_variant(fp32, PARAMS, MODEL, variant),
+            root / f"ptq_{variant}_model",
         )
-        dataset = VariantFolderDataset(str(root / f"ptq_{variant}_model"))
-        dataset.save(artifact)
-        artifact.cleanup()
-        out[variant] = {"handle": dataset.load(), "manifest": manifest, "preds": preds}
+        logits = handle.load().predict_logits(texts)
+        out[variant] = {"handle": handle, "manifest": handle.manifest, "logits": logits}
     return out
 
 
@@ -117,13 +122,13 @@ def fresh_process_preds(built, test_split, tmp_path_factory) -> dict[str, list[i
     return json.loads(line[len("RESULT") :])
 
 
-def test_finalize_manifest_records_whole_folder_size(tmp_path):
+def test_write_manifest_records_whole_folder_size(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"x" * 1000)
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "tok.json").write_bytes(b"y" * 10)
-    manifest = methods.finalize_manifest(tmp_path, {"variant": "v"})
+    manifest = write_manifest(tmp_path, {"variant": "v"})
     on_disk = (tmp_path / MANIFEST_FILE).stat().st_size
-    assert manifest["size_bytes"] == 1010 + on_disk == methods.folder_size(tmp_path)
+    assert manifest["size_bytes"] == 1010 + on_disk == folder_size(tmp_path)
     assert (
         json.loads((tmp_path / MANIFEST_FILE).read_text())["size_bytes"]
         == 1010 + on_disk
@@ -131,26 +136,24 @@ def test_finalize_manifest_records_whole_folder_size(tmp_path):
 
 
 @pytest.mark.parametrize("variant", CPU_VARIANTS)
-def test_variant_manifest_and_predictions(built, reference, test_split, variant):
+def test_variant_manifest(built, fp32, test_split, variant):
     item = built[variant]
-    manifest, saved = item["manifest"], item["handle"].manifest
-    assert manifest == saved
+    manifest = item["manifest"]
     assert MANIFEST_KEYS <= set(manifest)
     assert manifest["status"] == "ok" and manifest["variant"] == variant
     assert manifest["quantized_modules"]
-    assert manifest["size_bytes"] == methods.folder_size(item["handle"].path)
-    assert manifest["fp32_size_bytes"] == reference["size_bytes"]
-    preds = item["preds"]
-    assert list(preds.columns) == PRED_COLUMNS
-    assert len(preds) == len(test_split)
-    assert np.allclose(preds.filter(like="prob_").sum(axis=1), 1.0, atol=1e-4)
+    assert manifest["size_bytes"] == folder_size(item["handle"].path)
+    assert manifest["fp32_size_bytes"] == fp32.metadata["size_bytes"] > 0
+    assert manifest["max_length"] == MODEL["max_length"]
+    assert item["logits"].shape == (len(test_split), 3)
+    assert np.isfinite(item["logits"]).all()
 
 
 @pytest.mark.parametrize("variant", CPU_VARIANTS)
 def test_variant_reloads_in_fresh_process_to_same_labels(
     built, fresh_process_preds, variant
 ):
-    saved_preds = built[variant]["preds"]["pred_id"].tolist()
+    saved_preds = built[variant]["logits"].argmax(axis=1).tolist()
     assert fresh_process_preds[variant] == saved_preds
 
 
@@ -167,10 +170,10 @@ def test_torchao_predicts_like_the_unsaved_quantized_model(
     quantize_(
         model,
         Int8DynamicActivationInt8WeightConfig(),
-        filter_fn=methods._module_filter(["classifier"]),
+        filter_fn=torchao_format._linear_filter(["classifier"]),
     )
     params = PARAMS["variants"]["int8_torchao"]
-    if params.get("quantize_embeddings", True):
+    if params["quantize_embeddings"]:
         from torchao.quantization import IntxWeightOnlyConfig, PerAxis
 
         quantize_(
@@ -179,7 +182,11 @@ def test_torchao_predicts_like_the_unsaved_quantized_model(
             filter_fn=lambda m, fqn: isinstance(m, torch.nn.Embedding),
         )
     before = predict_logits(
-        model, tiny_bundle.tokenizer, test_split["text"].tolist(), show_progress=False
+        model,
+        tiny_bundle.tokenizer,
+        test_split["text"].tolist(),
+        max_length=MODEL["max_length"],
+        show_progress=False,
     )
     after = load_classifier(built["int8_torchao"]["handle"].path).predict_logits(
         test_split["text"].tolist()
@@ -187,7 +194,7 @@ def test_torchao_predicts_like_the_unsaved_quantized_model(
     np.testing.assert_allclose(after, before, atol=1e-5)
 
 
-def test_variant_files_are_smaller_than_fp32(built, reference):
+def test_variant_files_are_smaller_than_fp32(built, fp32):
     """Weights shrink: 16-bit ~½, INT8 ORT < ⅓ (embeddings too), INT4 < INT8 ORT.
 
     For the ONNX variants the weights (initializers) are compared: on the tiny model
@@ -197,7 +204,8 @@ def test_variant_files_are_smaller_than_fp32(built, reference):
         v: (b["handle"].path / b["manifest"]["weights_file"]).stat().st_size
         for v, b in built.items()
     }
-    fp32 = reference["weights_bytes"]
+    fp32_size = fp32.metadata["size_bytes"]
+    fp32 = (fp32.path / "model.safetensors").stat().st_size
     assert files["fp16"] < 0.55 * fp32
     assert files["bf16"] < 0.55 * fp32
     assert files["int8_torchao"] < fp32
@@ -206,7 +214,7 @@ def test_variant_files_are_smaller_than_fp32(built, reference):
     assert int8 < 0.3 * fp32
     assert int4 < 0.75 * int8
     for variant in ("fp16", "bf16", "int4"):
-        assert built[variant]["manifest"]["size_bytes"] < reference["size_bytes"]
+        assert built[variant]["manifest"]["size_bytes"] < fp32_size
 
 
 def test_int4_is_real_4bit(built):
@@ -226,63 +234,51 @@ def test_int4_is_real_4bit(built):
 def test_int8_ort_quantizes_embeddings_per_channel(built):
     manifest = built["int8_ort"]["manifest"]
     assert manifest["granularity"] == "per channel"
-    assert any("embeddings" in name for name in manifest["quantized_modules"])
+    assert "<embedding Gather>" in manifest["quantized_modules"]
     assert manifest["op_types"].get("MatMulInteger", 0) > 0
 
 
-def test_disabled_variant_is_skipped_with_reason(
-    tiny_bundle, test_split, reference, tmp_path
-):
+def test_disabled_variant_is_skipped_with_reason(fp32, tmp_path):
     params = {**PARAMS, "variants": {**PARAMS["variants"], "fp16": {"enabled": False}}}
-    artifact, manifest, preds = quantize_variant(
-        tiny_bundle, test_split, reference, params, "fp16"
-    )
-    dataset = VariantFolderDataset(str(tmp_path / "ptq_fp16_model"))
-    dataset.save(artifact)
-    handle = dataset.load()
-    assert manifest["status"] == "skipped" and "enabled: false" in manifest["reason"]
-    assert handle.manifest["format"] == "skipped"
+    handle = _save(quantize_variant(fp32, params, MODEL, "fp16"), tmp_path / "m")
+    manifest = handle.manifest
+    assert manifest["status"] == "skipped" and "enabled" in manifest["reason"]
+    assert manifest["format"] == "skipped"
     assert [p.name for p in handle.path.iterdir()] == [MANIFEST_FILE]
-    assert preds.empty and list(preds.columns) == PRED_COLUMNS
-    with pytest.raises(ValueError, match="skipped"):
+    with pytest.raises(ValueError, match="not built"):
         handle.load()
 
 
-def test_unknown_variant_is_an_error(tiny_bundle, test_split, reference):
-    with pytest.raises(ValueError, match="Unknown PTQ variant"):
-        quantize_variant(tiny_bundle, test_split, reference, PARAMS, "int3")
+def test_variant_of_another_producer_is_an_error(fp32):
+    with pytest.raises(ValueError, match="produced by 'finetune'"):
+        quantize_variant(fp32, PARAMS, MODEL, "fp32")
+    with pytest.raises(KeyError, match="Unknown variant 'int3'"):
+        quantize_variant(fp32, PARAMS, MODEL, "int3")
 
 
 @pytest.mark.skipif(_cuda(), reason="checks the CPU-only skip path")
 @pytest.mark.parametrize("variant", ["bnb_int8", "bnb_nf4"])
-def test_bnb_is_skipped_without_cuda(
-    tiny_bundle, test_split, reference, variant, caplog
-):
-    _, manifest, preds = quantize_variant(
-        tiny_bundle, test_split, reference, PARAMS, variant
-    )
-    assert manifest["status"] == "skipped" and "CUDA" in manifest["reason"]
-    assert preds.empty
+def test_bnb_is_skipped_without_cuda(fp32, variant, caplog, tmp_path):
+    handle = _save(quantize_variant(fp32, PARAMS, MODEL, variant), tmp_path / "m")
+    assert handle.manifest["status"] == "skipped"
+    assert "CUDA" in handle.manifest["reason"]
     assert f"Skipping PTQ variant {variant}" in caplog.text
 
 
 @pytest.mark.skipif(not _cuda(), reason="bitsandbytes is the CUDA path")
 @pytest.mark.parametrize("variant", ["bnb_int8", "bnb_nf4"])
-def test_bnb_builds_and_reloads_on_cuda(
-    tiny_bundle, test_split, reference, variant, tmp_path
-):
-    artifact, manifest, preds = quantize_variant(
-        tiny_bundle, test_split, reference, PARAMS, variant
-    )
-    dataset = VariantFolderDataset(str(tmp_path / f"ptq_{variant}_model"))
-    dataset.save(artifact)
+def test_bnb_builds_and_reloads_on_cuda(fp32, test_split, variant, tmp_path):
+    handle = _save(quantize_variant(fp32, PARAMS, MODEL, variant), tmp_path / "m")
+    manifest = handle.manifest
     assert manifest["status"] == "ok" and manifest["quantized_modules"]
     assert not any(n.startswith("classifier") for n in manifest["quantized_modules"])
-    logits = dataset.load().load().predict_logits(test_split["text"].tolist())
-    assert logits.argmax(axis=1).tolist() == preds["pred_id"].tolist()
+    logits = handle.load().predict_logits(test_split["text"].tolist())
+    assert logits.shape == (len(test_split), 3)
 
 
 def test_summary_table(built):
+    from quant_sentiment.variants import VariantHandle
+
     manifests = [b["manifest"] for b in built.values()]
     manifests.append(
         {
@@ -294,21 +290,12 @@ def test_summary_table(built):
             "fp32_size_bytes": 100,
         }
     )
-    table = summarize_variants(*manifests)
+    table = summarize_variants(*(VariantHandle(Path("."), m) for m in manifests))
     assert table["variant"].tolist() == [*CPU_VARIANTS, "bnb_nf4"]
     ok = table[table["status"] == "ok"]
     assert (ok["pct_of_fp32"] > 0).all()
     assert table.iloc[-1]["method"] == "no CUDA" and pd.isna(table.iloc[-1]["size_mb"])
 
 
-def test_variant_names_match_the_shared_interface():
-    assert VARIANTS == (
-        "fp16",
-        "bf16",
-        "int8_torchao",
-        "int8_ort",
-        "int4",
-        "bnb_int8",
-        "bnb_nf4",
-    )
-    assert set(PARAMS["variants"]) == set(VARIANTS)
+def test_every_ptq_variant_has_an_options_block():
+    assert set(PARAMS["variants"]) == {v.name for v in produced_by("quantize_ptq")}
