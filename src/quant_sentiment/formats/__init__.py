@@ -56,7 +56,7 @@ def load_classifier(folder: str | Path, threads: int | None = None) -> Classifie
     folder = Path(folder)
     manifest = read_manifest(folder)
     fmt = manifest["format"]
-    if fmt == SKIPPED or manifest.get("status", "ok") != "ok":
+    if fmt == SKIPPED or manifest["status"] != "ok":
         raise ValueError(
             f"Variant {manifest.get('variant')!r} in '{folder}' was not built: "
             f"{manifest.get('reason', 'no reason recorded')}"

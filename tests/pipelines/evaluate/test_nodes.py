@@ -6,24 +6,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant_sentiment.pipelines.evaluate.nodes import (
-    benchmark_variant,
-    build_comparison_table,
+from quant_sentiment.pipelines.baseline.nodes import train_tfidf_logreg
+from quant_sentiment.pipelines.evaluate.quality import (
     classification_report_text,
     compare_with_reference,
-    comparison_markdown,
     misclassified_examples,
-    plot_f1_vs_size,
     plot_variant_confusion_matrix,
-    predict_with_variant,
+    predict_test_split,
     quality_metrics,
-    summarise_variant,
-    train_tfidf_logreg,
 )
+from quant_sentiment.pipelines.evaluate.report import (
+    build_comparison_table,
+    comparison_markdown,
+    plot_f1_vs_size,
+    summarise_variant,
+)
+from quant_sentiment.pipelines.evaluate.speed import benchmark_variant
 from quant_sentiment.variants import VariantHandle
 
 LABELS = ["positive", "neutral", "negative"]
-OK = VariantHandle(path=Path("unused"), manifest={"format": "hf"})
+OK = VariantHandle(path=Path("unused"), manifest={"format": "hf", "status": "ok"})
+MODEL = {
+    "label_map": {"positive": 0, "neutral": 1, "negative": 2},
+    "max_length": 64,
+    "threads": 1,
+}
+BOOT = {"n_resamples": 300, "seed": 3, "confidence": 0.95, "method": "percentile"}
 SKIPPED = VariantHandle(
     path=Path("unused"),
     manifest={
@@ -63,8 +71,8 @@ Y = [0, 0, 1, 1, 2, 2]
 P = [0, 1, 1, 1, 2, 0]
 
 
-def test_quality_metrics_hand_computed(label_map):
-    metrics = quality_metrics(OK, frame(Y, P), label_map, variant="int8")
+def test_quality_metrics_hand_computed():
+    metrics = quality_metrics(OK, frame(Y, P), MODEL, variant="int8")
     assert metrics["status"] == "ok"
     assert metrics["accuracy"] == pytest.approx(4 / 6)
     assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
@@ -79,50 +87,50 @@ def test_quality_metrics_hand_computed(label_map):
     assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 
 
-def test_skipped_variant_is_reported_not_an_error(label_map):
+def test_skipped_variant_is_reported_not_an_error():
     empty = frame(Y, P).iloc[:0]
-    assert quality_metrics(SKIPPED, empty, label_map, variant="bnb_nf4") == {
+    assert quality_metrics(SKIPPED, empty, MODEL, variant="bnb_nf4") == {
         "variant": "bnb_nf4",
         "status": "skipped",
         "reason": "bitsandbytes needs CUDA",
     }
-    assert "skipped" in classification_report_text(SKIPPED, empty, label_map, "bnb_nf4")
-    assert misclassified_examples(
-        SKIPPED, empty, frame(Y, Y), label_map, "bnb_nf4"
-    ).empty
-    assert (
-        plot_variant_confusion_matrix(SKIPPED, empty, label_map, "bnb_nf4") is not None
-    )
-    assert benchmark_variant(SKIPPED, frame(Y, Y), {}, "bnb_nf4")["status"] == "skipped"
+    assert "skipped" in classification_report_text(SKIPPED, empty, MODEL, "bnb_nf4")
+    assert misclassified_examples(SKIPPED, empty, frame(Y, Y), MODEL, "bnb_nf4").empty
+    figure = plot_variant_confusion_matrix(SKIPPED, empty, MODEL, "bnb_nf4")
+    shown = [t.get_text() for t in figure.axes[0].texts]
+    assert shown == ["bnb_nf4: skipped\nbitsandbytes needs CUDA"]
+    result = benchmark_variant(SKIPPED, frame(Y, Y), {}, MODEL, "bnb_nf4")
+    assert result == {
+        "variant": "bnb_nf4",
+        "status": "skipped",
+        "reason": "bitsandbytes needs CUDA",
+    }
     row = summarise_variant(SKIPPED, {}, {}, {}, "bnb_nf4")
     assert row["status"] == "skipped: bitsandbytes needs CUDA"
 
 
-def test_bad_predictions_give_clear_errors(label_map):
+def test_bad_predictions_give_clear_errors():
     with pytest.raises(ValueError, match="lack columns"):
-        quality_metrics(OK, frame(Y, P).drop(columns="pred_id"), label_map, variant="x")
+        quality_metrics(OK, frame(Y, P).drop(columns="pred_id"), MODEL, variant="x")
     with pytest.raises(ValueError, match="empty"):
-        quality_metrics(OK, frame(Y, P).iloc[:0], label_map, variant="x")
+        quality_metrics(OK, frame(Y, P).iloc[:0], MODEL, variant="x")
     bad = frame(Y, P)
     bad.loc[0, "pred_id"] = 7
     with pytest.raises(ValueError, match="outside 0..2"):
-        quality_metrics(OK, bad, label_map, variant="x")
+        quality_metrics(OK, bad, MODEL, variant="x")
     shuffled = frame(Y, P).iloc[::-1]
     with pytest.raises(ValueError, match="same texts in the same order"):
-        compare_with_reference(OK, shuffled, frame(Y, Y), label_map, {}, variant="x")
+        compare_with_reference(OK, shuffled, frame(Y, Y), MODEL, BOOT, variant="x")
 
 
-def test_compare_with_reference(label_map):
-    params = {"n_resamples": 300, "seed": 3}
-    same = compare_with_reference(
-        OK, frame(Y, P), frame(Y, P), label_map, params, "fp32"
-    )
+def test_compare_with_reference():
+    same = compare_with_reference(OK, frame(Y, P), frame(Y, P), MODEL, BOOT, "fp32")
     assert same["agreement"] == 1.0
     assert same["delta_macro_f1"] == 0.0
     assert same["delta_macro_f1_ci"] == [0.0, 0.0]
     assert same["mcnemar"]["p_value"] == 1.0
     ref = frame(Y, Y)  # the reference is always right
-    other = compare_with_reference(OK, frame(Y, P), ref, label_map, params, "int4")
+    other = compare_with_reference(OK, frame(Y, P), ref, MODEL, BOOT, "int4")
     assert other["agreement"] == pytest.approx(4 / 6)
     assert other["delta_macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3 - 1)
     assert other["mcnemar"] == {
@@ -134,12 +142,12 @@ def test_compare_with_reference(label_map):
     assert low <= other["delta_macro_f1"] <= high <= 0
 
 
-def test_misclassified_examples_most_confident_first(label_map):
+def test_misclassified_examples_most_confident_first():
     table = misclassified_examples(
         OK,
         frame(Y, P, [0.5, 0.6, 0.5, 0.5, 0.5, 0.95]),
         frame(Y, Y),
-        label_map,
+        MODEL,
         variant="int8",
     )
     assert table["line"].tolist() == [6, 2]  # the wrong rows, by confidence
@@ -198,22 +206,36 @@ def test_comparison_table_relative_columns_and_outputs():
     text = comparison_markdown(table, reference="fp32")
     assert "| int8 " in text and "4.00×" in text and "25.0%" in text
     assert "- `bnb_nf4`: skipped: needs CUDA" in text
-    assert plot_f1_vs_size(table) is not None
+    figure = plot_f1_vs_size(table)
+    ax = figure.axes[0]
+    assert ax.get_xscale() == "log"
+    assert sorted(t.get_text() for t in ax.texts) == ["fp32", "int8"]
+    # int8 is smaller, fp32 better: both are on the Pareto front (red diamonds)
+    front = [c for c in ax.collections if c.get_label() == "Pareto front"]
+    assert len(front[0].get_offsets()) == 2
     with pytest.raises(ValueError, match="did not run"):
         build_comparison_table(rows[2], rows[1], reference="bnb_nf4")
     with pytest.raises(ValueError, match="not among"):
         build_comparison_table(*rows[1:], reference="fp32")
 
 
-def test_tfidf_logreg_roundtrip_through_variant_folder(
-    sample_splits, label_map, tmp_path
-):
+def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, tmp_path):
     from kedro.io import Version
 
     from quant_sentiment.datasets import VariantFolderDataset
 
-    params = {"C": 1.0, "max_iter": 500}
-    artifact = train_tfidf_logreg(sample_splits["train"], label_map, params)
+    params = {
+        "word_ngram_range": [1, 2],
+        "char_ngram_range": [2, 4],
+        "min_df": 1,
+        "sublinear_tf": True,
+        "max_features": None,
+        "C": 1.0,
+        "class_weight": "balanced",
+        "max_iter": 500,
+        "seed": 0,
+    }
+    artifact = train_tfidf_logreg(sample_splits["train"], MODEL, params)
     dataset = VariantFolderDataset(str(tmp_path / "tfidf"), version=Version(None, None))
     dataset.save(artifact)
     handle = dataset.load()
@@ -221,29 +243,24 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(
     assert handle.manifest["status"] == "ok"
     assert handle.manifest["size_bytes"] > 0
     test = sample_splits["test"]
-    preds = predict_with_variant(handle, test, params)
+    preds = predict_test_split(handle, test, MODEL, {"batch_size": 16})
     assert len(preds) == len(test)
-    assert {
-        "pred_id",
-        "pred_label",
-        "prob_positive",
-        "prob_neutral",
-        "prob_negative",
-    } <= set(preds.columns)
-    expected = artifact.pipeline.predict_proba(test["text"].tolist())
-    np.testing.assert_allclose(
-        preds[["prob_positive", "prob_neutral", "prob_negative"]], expected, atol=1e-5
-    )
+    probs = preds[["prob_positive", "prob_neutral", "prob_negative"]]
+    import joblib
+
+    fitted = joblib.load(handle.path / "model.joblib")
+    expected = fitted.predict_proba(test["text"].tolist())
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert (preds["pred_id"] == expected.argmax(axis=1)).all()
     with pytest.raises(ValueError, match="no rows for label ids"):
-        train_tfidf_logreg(
-            sample_splits["train"].query("label_id != 1"), label_map, params
-        )
+        train_tfidf_logreg(sample_splits["train"].query("label_id != 1"), MODEL, params)
 
 
 def test_benchmark_runs_in_a_fresh_process(tiny_model_dir, sample_splits):
     params = {
-        "threads": 1,
         "n_texts": 6,
+        "seed": 0,
+        "timeout_s": 600,
         "warmup": 1,
         "latency_runs": 4,
         "throughput_batches": 2,
@@ -251,18 +268,16 @@ def test_benchmark_runs_in_a_fresh_process(tiny_model_dir, sample_splits):
         "progress": False,
     }
     result = benchmark_variant(
-        VariantHandle(tiny_model_dir, {"format": "hf"}),
+        VariantHandle(tiny_model_dir, {"format": "hf", "status": "ok"}),
         sample_splits["test"],
         params,
+        MODEL,
         variant="fp32",
     )
     assert result["status"] == "ok"
     assert result["n_texts"] == 6
     assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"]
     assert result["throughput_texts_per_s"] > 0
-    assert result["size_bytes"] == sum(
-        f.stat().st_size for f in Path(tiny_model_dir).rglob("*") if f.is_file()
-    )
     assert result["peak_rss_mb"] >= result["peak_rss_before_load_mb"] > 0
     assert result["machine"]["threads"] == 1
     assert result["machine"]["torch_threads"] == 1

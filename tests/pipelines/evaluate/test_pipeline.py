@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from quant_sentiment.pipelines.baseline import create_pipeline as baseline_pipeline
 from quant_sentiment.pipelines.evaluate import create_pipeline
-from quant_sentiment.pipelines.evaluate.pipeline import VARIANT_SOURCES
+from quant_sentiment.variants import VariantHandle, get_variant
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,6 +41,7 @@ def project_catalog(tmp_path, monkeypatch):
         base_env="base",
         default_run_env="offline",
         custom_resolvers={"package_path": package_path},
+        merge_strategy={"parameters": "soft", "globals": "soft"},
     )
     monkeypatch.chdir(tmp_path)
     catalog = DataCatalog.from_config(loader["catalog"])
@@ -48,7 +50,6 @@ def project_catalog(tmp_path, monkeypatch):
     evaluate["bootstrap"]["n_resamples"] = 200
     evaluate["benchmark"].update(
         {
-            "threads": 1,
             "n_texts": 8,
             "warmup": 1,
             "latency_runs": 4,
@@ -57,27 +58,33 @@ def project_catalog(tmp_path, monkeypatch):
             "progress": False,
         }
     )
-    evaluate["tfidf_logreg"]["max_iter"] = 300
-    catalog["params:preprocessing.label_map"] = params["preprocessing"]["label_map"]
-    for key in ("bootstrap", "benchmark", "tfidf_logreg"):
+    params["baseline"]["tfidf_logreg"]["max_iter"] = 300
+    catalog["params:model"] = {**params["model"], "threads": 1}
+    catalog["params:baseline.tfidf_logreg"] = params["baseline"]["tfidf_logreg"]
+    for key in ("bootstrap", "benchmark", "predict"):
         catalog[f"params:evaluate.{key}"] = evaluate[key]
     return catalog
 
 
-def test_variant_list_lives_in_one_place():
-    pipe = create_pipeline()
-    assert {n.namespace for n in pipe.nodes if n.namespace} == {
-        f"eval_{v}" for v in VARIANT_SOURCES
+def test_one_namespace_per_variant_inside_evaluate():
+    variants = [get_variant(v) for v in ("fp32", "int8_ort", "tfidf_logreg")]
+    pipe = create_pipeline(variants)
+    assert {n.namespace for n in pipe.nodes} == {
+        "evaluate",
+        "evaluate.eval_fp32",
+        "evaluate.eval_int8_ort",
+        "evaluate.eval_tfidf_logreg",
     }
-    assert {
+    assert pipe.inputs() >= {
         "ptq_int8_ort_model",
-        "ptq_int8_ort_test_predictions",
+        "tfidf_logreg_model",
         "finetuned_model",
         "finetune_test_predictions",
-        "clean_train",
-    } <= pipe.inputs()
-    with pytest.raises(ValueError, match="Unknown variants"):
-        create_pipeline(["int3"])
+        "clean_test",
+    }
+    # the FP32 predictions come from finetune; every other variant is predicted here
+    assert "eval_int8_ort.test_predictions" in pipe.all_outputs()
+    assert "eval_fp32.test_predictions" not in pipe.all_outputs()
 
 
 @pytest.mark.slow  # three fresh benchmark processes importing torch: ~70 s of CPU
@@ -86,10 +93,7 @@ def test_pipeline_one_row_per_variant_every_column_filled(
 ):
     from kedro.runner import SequentialRunner
 
-    from quant_sentiment.pipelines.evaluate.nodes import (
-        predict_with_variant,
-        reference_handle,
-    )
+    from quant_sentiment.pipelines.evaluate.quality import predict_test_split
 
     catalog = project_catalog
     test = sample_splits["test"].assign(source="test.tsv", line=lambda f: f.index + 1)
@@ -98,11 +102,12 @@ def test_pipeline_one_row_per_variant_every_column_filled(
     )
     catalog.save("clean_test", test)
     catalog.save("finetuned_model", tiny_bundle)
+    fp32 = catalog.load("finetuned_model")
+    model, predict = catalog.load("params:model"), {"batch_size": 16}
+    fp32_handle = VariantHandle(fp32.path, fp32.manifest)
     catalog.save(
         "finetune_test_predictions",
-        predict_with_variant(
-            reference_handle(catalog.load("finetuned_model")), test, {}
-        ),
+        predict_test_split(fp32_handle, test, model, predict),
     )
     bf16 = {
         "variant": "bf16",
@@ -112,12 +117,10 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         "method": "bf16 cast",
         "library": "torch",
         "bits": 16,
+        "max_length": 64,
+        "size_bytes": fp32.manifest["size_bytes"],
     }
     catalog.save("ptq_bf16_model", CopyWithManifest(tiny_model_dir, bf16))
-    catalog.save(
-        "ptq_bf16_test_predictions",
-        predict_with_variant(catalog.load("ptq_bf16_model"), test, {}),
-    )
     catalog.save(
         "ptq_bnb_nf4_model",
         CopyWithManifest(
@@ -130,11 +133,10 @@ def test_pipeline_one_row_per_variant_every_column_filled(
             },
         ),
     )
-    empty = catalog.load("finetune_test_predictions").iloc[:0]
-    catalog.save("ptq_bnb_nf4_test_predictions", empty)
 
     variants = ["fp32", "bf16", "bnb_nf4", "tfidf_logreg"]
-    SequentialRunner().run(create_pipeline(variants), catalog)
+    pipe = baseline_pipeline() + create_pipeline([get_variant(v) for v in variants])
+    SequentialRunner().run(pipe, catalog)
 
     table = catalog.load("evaluate_comparison_table")
     assert table["variant"].tolist() == variants
@@ -152,9 +154,17 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         fp32["size_vs_ref"],
     ) == (1.0, 1.0, 1.0, 1.0)
     assert fp32["n_test"] == len(test)
-    assert table.set_index("variant").loc["bf16", "size_vs_ref"] == pytest.approx(
-        1.0, rel=0.05
-    )  # same weights on disk, cast at load time
+    # size comes from each manifest (recorded once, when the folder was written)
+    assert table.set_index("variant").loc["bf16", "size_vs_ref"] == 1.0
+    bf16_preds = catalog.load("eval_bf16.test_predictions")
+    assert len(bf16_preds) == len(test)
+    assert (
+        table.set_index("variant").loc["bf16", "agreement_vs_ref"]
+        == (
+            bf16_preds["pred_id"].to_numpy()
+            == catalog.load("finetune_test_predictions")["pred_id"].to_numpy()
+        ).mean()
+    )
     markdown = catalog.load("evaluate_comparison_markdown")
     assert "tfidf_logreg" in markdown and "bnb_nf4" in markdown
     reports = tmp_path / "data" / "08_reporting" / "sample_minilm" / "evaluate"

@@ -299,3 +299,11 @@ def test_summary_table(built):
 
 def test_every_ptq_variant_has_an_options_block():
     assert set(PARAMS["variants"]) == {v.name for v in produced_by("quantize_ptq")}
+
+
+@pytest.mark.parametrize("variant", ["int8_ort", "int8_torchao"])
+def test_non_transformers_folder_says_how_to_open_it(built, variant):
+    from transformers import pipeline
+
+    with pytest.raises(ValueError, match=r"quant_sentiment\.variants\.load_classifier"):
+        pipeline("text-classification", model=str(built[variant]["handle"].path))

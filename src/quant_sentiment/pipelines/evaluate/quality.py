@@ -288,10 +288,10 @@ def compare_with_reference(
     y, p, r = pred["label_id"], pred["pred_id"], ref["pred_id"]
     n_labels = len(label_map)
     boot = {
-        "n_resamples": int(params.get("n_resamples", 2000)),
-        "seed": int(params.get("seed", 0)),
-        "confidence": float(params.get("confidence", 0.95)),
-        "method": str(params.get("method", "percentile")),
+        "n_resamples": int(params["n_resamples"]),
+        "seed": int(params["seed"]),
+        "confidence": float(params["confidence"]),
+        "method": str(params["method"]),
     }
     f1_low, f1_high = bootstrap_macro_f1(y, p, n_labels, **boot)
     d_low, d_high = bootstrap_macro_f1_difference(y, p, r, n_labels, **boot)
