@@ -26,9 +26,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from quant_sentiment.formats import HFClassifier, load_classifier, onnx
 from quant_sentiment.inference import predict_logits
-from quant_sentiment.pipelines.quantize_ptq import methods
-from quant_sentiment.variants import HFClassifier, load_classifier
+from quant_sentiment.manifest import folder_size, write_manifest
+
+MAX_LENGTH = 128
+#: The pipeline's int4 options; each candidate overrides some of them.
+INT4 = {
+    "exporter": "torchscript",
+    "opset": 17,
+    "bits": 4,
+    "block_size": 32,
+    "symmetric": True,
+    "accuracy_level": None,
+    "quantize_embeddings": True,
+}
 
 
 def latency_ms(classifier, texts: list[str]) -> float:
@@ -54,13 +66,13 @@ def main(model_dir: str, test_csv: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        fp32_size = methods.folder_size(Path(tmp))
+        fp32_size = folder_size(Path(tmp))
     rows = [
         {
             "candidate": "FP32 (reference)",
             "mb": fp32_size / 1e6,
             "pct": 100.0,
-            "ms": latency_ms(HFClassifier(model, tokenizer), texts[:64]),
+            "ms": latency_ms(HFClassifier(model, tokenizer, MAX_LENGTH), texts[:64]),
             "agreement": 100.0,
         }
     ]
@@ -77,15 +89,14 @@ def main(model_dir: str, test_csv: str) -> None:
     for name, params in configs.items():
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            methods.finalize_manifest(
-                folder, methods.write_ort_int4(model, tokenizer, folder, params)
-            )
+            fields = onnx.write_int4(model, tokenizer, folder, {**INT4, **params})
+            write_manifest(folder, {**fields, "status": "ok", "max_length": MAX_LENGTH})
             classifier = load_classifier(folder)
             logits = classifier.predict_logits(texts)
             rows.append(
                 {
                     "candidate": name,
-                    "mb": methods.folder_size(folder) / 1e6,
+                    "mb": folder_size(folder) / 1e6,
                     "ms": latency_ms(classifier, texts[:64]),
                     "agreement": 100
                     * float((logits.argmax(1) == fp32_logits.argmax(1)).mean()),
@@ -115,7 +126,7 @@ def quanto_qint4(model, tokenizer, texts, fp32_logits) -> dict:
         )
         quantized.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        size = methods.folder_size(Path(tmp))
+        size = folder_size(Path(tmp))
     # quanto qint4 fails under torch.inference_mode(); predict under no_grad.
     with torch.no_grad():
         logits = predict_with_no_grad(quantized, tokenizer, texts)
