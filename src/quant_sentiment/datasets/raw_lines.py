@@ -14,13 +14,31 @@ from kedro.io import AbstractDataset, DatasetError
 logger = logging.getLogger(__name__)
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """Split file contents at ``\n`` only, removing one ``\r`` before each ``\n``.
+
+    Unlike ``bytes.splitlines`` a lone ``\r`` does not end a line. A final line
+    without ``\n`` counts; an empty file has no lines.
+    """
+    lines = data.split(b"\n")
+    if lines[-1] == b"":  # the file ends with \n, or is empty
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
 class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
     """Load a line-oriented file (e.g. SmSA's ``text<TAB>label`` TSV) as raw bytes.
 
     Parsing and validation happen in the ``preprocessing`` pipeline, so that a broken
     line gives an error naming the file, the line number and the problem instead of a
     parser exception. The loaded frame has columns ``source`` (file path), ``line``
-    (1-based line number) and ``raw`` (the line's bytes without the line ending).
+    (1-based line number) and ``raw`` (the line's bytes without the line ending), and
+    ``attrs["source"]`` names the file even when it has no lines.
+
+    Lines end at ``\n`` only (one ``\r`` before it, a Windows line ending, is removed):
+    a stray ``\r`` or another Unicode line break inside a line stays in its bytes, so
+    it never splits a row nor shifts the line numbers after it; ``validate_rows``
+    reports and normalises it.
 
     When the file is missing it is looked up, in order, in ``mirror_dirs`` (local
     copies, e.g. a shared data folder) and at ``source_url`` (e.g. the IndoNLU GitHub
@@ -87,6 +105,13 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
                 self._filepath.write_bytes(payload)
                 logger.info("Downloaded %s from %s", self._filepath, self._source_url)
                 return
+        if not self._source_url and not self._mirror_dirs:
+            # A project's own file: nothing to fetch, only say where it was expected.
+            raise DatasetError(
+                f"Data file '{self._filepath}' is missing (looked for "
+                f"'{self._filepath.resolve()}'). Put the file there, or point this "
+                f"dataset's filepath in the catalog at the right file."
+            )
         searched = ", ".join(str(m) for m in self._mirror_dirs) or "none"
         raise DatasetError(
             f"Data file '{self._filepath}' is missing and could not be fetched: {problem}; "
@@ -100,14 +125,16 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
         """Return one row per line: ``source``, ``line`` (1-based) and ``raw`` bytes."""
         if not self._filepath.is_file():
             self._fetch()
-        lines = self._filepath.read_bytes().splitlines()
-        return pd.DataFrame(
+        lines = split_lines(self._filepath.read_bytes())
+        frame = pd.DataFrame(
             {
                 "source": str(self._filepath),
                 "line": range(1, len(lines) + 1),
                 "raw": pd.Series(lines, dtype=object),
             }
         )
+        frame.attrs["source"] = str(self._filepath)
+        return frame
 
     def save(self, data: None) -> None:
         """Raw data is read-only."""

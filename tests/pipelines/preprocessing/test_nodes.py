@@ -48,7 +48,7 @@ def test_validate_accepts_good_rows():
         ),
         (b"satu\tdua\tpositive", "column_count", "found 3"),
         (b"tanpa label", "column_count", "found 1"),
-        (b"", "column_count", "found 1"),
+        (b"", "blank_line", "blank line"),
         (b"   \tpositive", "empty_text", "empty text"),
         (b"mantap\tpositif", "unknown_label", "unknown label 'positif'"),
     ],
@@ -64,7 +64,9 @@ def test_validate_names_file_line_and_problem(bad, check, fragment):
     message = str(err.value)
     assert "data/01_raw/smsa/train.tsv, line 4:" in message
     assert fragment in message
-    rows, invalid = validate_rows(raw_frame(lines), LABELS, {"on_invalid": "drop"})
+    rows, invalid = validate_rows(
+        raw_frame(lines), LABELS, {"on_invalid": "drop", "max_drop_share": 0.5}
+    )
     assert len(rows) == 3
     assert invalid[["line", "check"]].values.tolist() == [[4, check]]
 

@@ -95,13 +95,16 @@ def parse_raw_split(
     """Parse a ``RawLinesDataset`` frame with the preprocessing node ``validate_rows``.
 
     The raw view must show broken rows rather than stop on them, so ``on_invalid`` is
-    forced to ``drop``; the dropped rows come back with their ``check`` and ``reason``
-    and are counted in the quality table.
+    forced to ``drop`` and ``max_drop_share`` to 1; the dropped rows come back with
+    their ``check`` and ``reason`` and are counted in the quality table. (An empty
+    split still stops.)
 
     Returns:
         ``(rows, invalid)`` as returned by ``validate_rows``.
     """
-    return validate_rows(raw, label_map, {**validation, "on_invalid": "drop"})
+    return validate_rows(
+        raw, label_map, {**validation, "on_invalid": "drop", "max_drop_share": 1.0}
+    )
 
 
 def combine_splits(
@@ -242,6 +245,8 @@ def quality_counts(corpus: pd.DataFrame, dropped: pd.DataFrame) -> pd.DataFrame:
         ``texts_shared_with_train``, ``dropped_upstream``, ``dropped_<check>``...,
         ``words_total`` and ``vocabulary_size`` (distinct n-gram terms).
     """
+    if "action" in dropped:  # rows kept but changed (truncated...) are not dropped
+        dropped = dropped[dropped["action"].fillna("dropped") == "dropped"]
     checks = sorted(dropped["check"].dropna().unique()) if len(dropped) else []
     train_texts = set(corpus.loc[corpus["split"] == "train", "text"].dropna())
     rows = []
@@ -555,7 +560,7 @@ def weighted_log_odds(
     """
     counts = np.asarray(counts, dtype=float)
     prior = np.asarray(prior, dtype=float)
-    if counts.ndim != 2 or prior.shape != (counts.shape[1],):
+    if counts.ndim != 2 or prior.shape != (counts.shape[1],):  # noqa: PLR2004 - a matrix
         raise ValueError(
             f"counts must be classes × words and prior one value per word; "
             f"got {counts.shape} and {prior.shape}"
@@ -612,7 +617,7 @@ def distinctive_words(
         "rate_in_label",
         "rate_in_rest",
     ]
-    if len(labels_present) < 2:
+    if len(labels_present) < 2:  # noqa: PLR2004 - a contrast needs two
         logger.warning(
             "distinctive words need at least two labels; found %s", labels_present
         )

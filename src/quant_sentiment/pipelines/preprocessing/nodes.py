@@ -2,7 +2,9 @@
 
 Every row a step removes is returned in a "dropped rows" frame with its file, line and
 reason, and ends up in the versioned ``preprocessing_dropped_rows`` table; nothing is
-dropped silently.
+dropped silently. Rows kept but changed on the way in (byte-order mark removed, stray
+``\r`` replaced, over-long text truncated) are listed there too, with their
+``action``, and counted in ``preprocessing_report``. An empty split stops the run.
 """
 
 from __future__ import annotations
@@ -16,10 +18,41 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-DROPPED_COLUMNS = ["split", "source", "line", "text", "label", "check", "reason"]
+DROPPED_COLUMNS = [
+    "split",
+    "source",
+    "line",
+    "text",
+    "label",
+    "check",
+    "reason",
+    "action",
+]
+#: Columns of the ``invalid_rows`` frame of ``validate_rows``.
+FINDING_COLUMNS = ["source", "line", "text", "label", "check", "reason", "action"]
 _NON_LETTERS = re.compile(r"[^\w\s]|[\d_]")
 _WHITESPACE = re.compile(r"\s+")
 _MAX_LISTED = 10
+_MAX_LINES = 5
+_SETTING = "preprocessing.validation"
+_LABEL_MAP_SETTING = "model.label_map (conf/base/globals.yml)"
+_DEFAULTS = {
+    "encoding": "utf-8",
+    "separator": "\t",
+    "on_invalid": "error",
+    "max_drop_share": 0.2,
+    "max_chars": 10_000,
+    "on_too_long": "truncate",
+}
+_MODES = {"on_invalid": ("error", "drop"), "on_too_long": ("truncate", "drop", "error")}
+_CHECK_TITLES = {
+    "undecodable": "undecodable bytes",
+    "blank_line": "blank line",
+    "column_count": "wrong column count",
+    "empty_text": "empty text",
+    "unknown_label": "unknown label",
+    "too_long": "text too long",
+}
 
 
 class DataValidationError(ValueError):
@@ -31,102 +64,256 @@ def _describe_decode_error(raw: bytes, exc: UnicodeDecodeError) -> str:
     return f"undecodable bytes {bad!r} at byte {exc.start} ({exc.reason})"
 
 
+def _settings(validation: dict[str, Any]) -> dict[str, Any]:
+    settings = {**_DEFAULTS, **validation}
+    for key, allowed in _MODES.items():
+        if settings[key] not in allowed:
+            raise ValueError(
+                f"{_SETTING}.{key} must be one of {list(allowed)}, "
+                f"got {settings[key]!r}"
+            )
+    return settings
+
+
+def _lines(lines: pd.Series) -> str:
+    """``line 4`` / ``lines 1, 2, 3, 4, 5, ... (240 in all)``."""
+    shown = ", ".join(str(n) for n in lines.head(_MAX_LINES))
+    if len(lines) == 1:
+        return f"line {shown}"
+    more = f", ... ({len(lines)} in all)" if len(lines) > _MAX_LINES else ""
+    return f"lines {shown}{more}"
+
+
+def _check_hint(
+    check: str, group: pd.DataFrame, label_map: dict[str, int], settings: dict
+) -> str:
+    """What went wrong in ``group`` (rows of one check) and which setting to change."""
+    if check == "unknown_label":
+        found = group["label"].value_counts(sort=False)
+        listed = ", ".join(f"{label!r} ({n})" for label, n in found.items())
+        return (
+            f"labels found: {listed}; expected one of {sorted(label_map)}. If these "
+            f"are the same classes under other names, map them in {_LABEL_MAP_SETTING}"
+        )
+    if check == "undecodable":
+        return (
+            f"not valid {settings['encoding']} (first: {group['reason'].iloc[0]}); if "
+            f"the file uses another encoding (e.g. cp1252, latin-1), set "
+            f"{_SETTING}.encoding"
+        )
+    if check == "column_count":
+        return (
+            f"each line must be <text>{settings['separator']!r}<label> "
+            f"({_SETTING}.separator)"
+        )
+    if check == "too_long":
+        return (
+            f"longer than {_SETTING}.max_chars ({settings['max_chars']} characters); "
+            f"raise max_chars, or set {_SETTING}.on_too_long: truncate or drop"
+        )
+    if check == "blank_line":
+        return "remove the blank line(s)"
+    return "nothing before the separator"
+
+
+def _problem_summary(
+    problems: pd.DataFrame, label_map: dict[str, int], settings: dict
+) -> str:
+    """One line per check: count, first line numbers, what was found, the setting."""
+    out = []
+    for check, group in problems.groupby("check", sort=False):
+        title = _CHECK_TITLES.get(check, check)
+        hint = _check_hint(check, group, label_map, settings)
+        out.append(f"  - {title}: {len(group)} row(s), {_lines(group['line'])}; {hint}")
+    listed = "\n".join(
+        f"    {r.source}, line {r.line}: {r.reason}"
+        for r in problems.head(_MAX_LISTED).itertuples()
+    )
+    more = (
+        f"\n    ... and {len(problems) - _MAX_LISTED} more"
+        if len(problems) > _MAX_LISTED
+        else ""
+    )
+    return "\n".join(out) + f"\n  First rows:\n{listed}{more}"
+
+
+def _file_of(raw: pd.DataFrame) -> str:
+    if "source" in raw and len(raw):
+        return ", ".join(str(s) for s in raw["source"].unique())
+    return str(raw.attrs.get("source", "<unknown file>"))
+
+
+def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
+    payload: bytes, line: int, label_map: dict[str, int], settings: dict
+) -> tuple[tuple[str, str] | None, list[tuple]]:
+    """Check one raw line: ``((text, label) or None, findings)``.
+
+    A finding is ``(text, label, check, reason, action)``; ``action`` is ``dropped``
+    for a rejected row, else what was done to the kept row (``stripped``,
+    ``normalised``, ``truncated``).
+    """
+    found: list[tuple] = []
+    try:
+        decoded = payload.decode(settings["encoding"])
+    except UnicodeDecodeError as exc:
+        reason = _describe_decode_error(payload, exc)
+        return None, [(None, None, "undecodable", reason, "dropped")]
+    if line == 1 and decoded.startswith("\ufeff"):
+        decoded = decoded[1:]
+        found.append(
+            (
+                None,
+                None,
+                "byte_order_mark",
+                "byte-order mark (U+FEFF) at the start of the file removed",
+                "stripped",
+            )
+        )
+    if not decoded.strip():
+        return None, [*found, (decoded, None, "blank_line", "blank line", "dropped")]
+    carriage_returns = decoded.count("\r")
+    decoded = decoded.replace("\r", " ")
+    sep = settings["separator"]
+    fields = decoded.split(sep)
+    if len(fields) != 2:  # noqa: PLR2004 - text and label
+        reason = (
+            f"expected 2 columns (text, label) separated by {sep!r}, "
+            f"found {len(fields)}"
+        )
+        if carriage_returns:
+            reason += (
+                f" (the line holds {carriage_returns} carriage return(s) \\r: a file "
+                f"with \\r-only line endings must be converted to \\n)"
+            )
+        return None, [*found, (decoded, None, "column_count", reason, "dropped")]
+    text, label = fields[0], fields[1].strip()
+    if not text.strip():
+        return None, [*found, (text, label, "empty_text", "empty text", "dropped")]
+    if label not in label_map:
+        reason = f"unknown label {label!r} (expected one of {sorted(label_map)})"
+        return None, [*found, (text, label, "unknown_label", reason, "dropped")]
+    if carriage_returns:
+        found.append(
+            (
+                text,
+                label,
+                "stray_carriage_return",
+                f"{carriage_returns} stray carriage return(s) (\\r) inside the line "
+                f"replaced by a space",
+                "normalised",
+            )
+        )
+    limit = int(settings["max_chars"])
+    if len(text) > limit:
+        reason = (
+            f"text of {len(text)} characters is longer than {_SETTING}.max_chars "
+            f"({limit})"
+        )
+        if settings["on_too_long"] == "truncate":
+            found.append((text, label, "too_long", reason, "truncated"))
+            text = text[:limit]
+        else:
+            return None, [*found, (text, label, "too_long", reason, "dropped")]
+    return (text, label), found
+
+
 def validate_rows(
     raw: pd.DataFrame, label_map: dict[str, int], validation: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse raw ``text<TAB>label`` lines and check each one.
 
-    Problems found: undecodable bytes, wrong column count (including blank lines),
-    empty text, unknown label.
+    Rows rejected: undecodable bytes, blank line, wrong column count, empty text,
+    unknown label, and texts over ``max_chars`` unless truncated. Rows kept but
+    changed (and reported): a byte-order mark at the start of the file is removed,
+    a stray ``\\r`` inside a line becomes a space, an over-long text is truncated.
 
     Args:
         raw: Output of ``RawLinesDataset``: ``source``, ``line``, ``raw`` (bytes).
         label_map: ``{label: id}``; labels outside it are errors.
         validation: ``encoding`` (default utf-8), ``separator`` (default tab),
-            ``on_invalid``: ``error`` (raise) or ``drop`` (drop and report).
+            ``on_invalid``: ``error`` (raise) or ``drop`` (drop and report);
+            ``max_drop_share`` (default 0.2): the share of rows a split may lose;
+            ``max_chars`` (default 10000) and ``on_too_long``: ``truncate``
+            (default), ``drop`` or ``error`` for longer texts.
 
     Returns:
         ``(rows, invalid)``: valid rows with ``source``, ``line``, ``text``, ``label``,
-        and the invalid rows with their ``reason``.
+        and the findings (``FINDING_COLUMNS``): rejected rows (``action`` =
+        ``dropped``) and changed rows (``stripped``, ``normalised``, ``truncated``)
+        with their ``check`` and ``reason``.
 
     Raises:
-        DataValidationError: If ``on_invalid`` is ``error`` and any row is invalid;
-            the message names file, line and problem of the first rows.
+        DataValidationError: If the file is empty; if rows are invalid and
+            ``on_invalid`` is ``error`` (or too long and ``on_too_long`` is
+            ``error``); if more than ``max_drop_share`` of the rows are dropped or
+            none is left. The message names the file, the lines (first ones and a
+            count), the problem and the setting to change.
     """
-    encoding = validation.get("encoding", "utf-8")
-    sep = validation.get("separator", "\t")
-    on_invalid = validation.get("on_invalid", "error")
-    if on_invalid not in {"error", "drop"}:
-        raise ValueError(
-            f"validation.on_invalid must be 'error' or 'drop', got {on_invalid!r}"
+    settings = _settings(validation)
+    source = _file_of(raw)
+    if raw.empty:
+        raise DataValidationError(
+            f"{source}: the file is empty (no lines); an empty split cannot be "
+            f"trained or evaluated on. Put the data in that file, or point the "
+            f"split's raw_<split> catalog entry at the right file."
         )
-    good, bad = [], []
-    for source, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
-        try:
-            decoded = payload.decode(encoding)
-        except UnicodeDecodeError as exc:
-            bad.append(
-                (
-                    source,
-                    line,
-                    None,
-                    None,
-                    "undecodable",
-                    _describe_decode_error(payload, exc),
-                )
-            )
-            continue
-        fields = decoded.split(sep)
-        if len(fields) != 2:
-            bad.append(
-                (
-                    source,
-                    line,
-                    decoded,
-                    None,
-                    "column_count",
-                    f"expected 2 columns (text, label) separated by {sep!r}, "
-                    f"found {len(fields)}",
-                )
-            )
-            continue
-        text, label = fields[0], fields[1].strip()
-        if not text.strip():
-            bad.append((source, line, text, label, "empty_text", "empty text"))
-        elif label not in label_map:
-            bad.append(
-                (
-                    source,
-                    line,
-                    text,
-                    label,
-                    "unknown_label",
-                    f"unknown label {label!r} (expected one of {sorted(label_map)})",
-                )
-            )
-        else:
-            good.append((source, line, text, label))
+    good, findings = [], []
+    for src, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
+        row, found = _check_line(payload, line, label_map, settings)
+        findings += [(src, line, *f) for f in found]
+        if row is not None:
+            good.append((src, line, *row))
     rows = pd.DataFrame(good, columns=["source", "line", "text", "label"])
-    invalid = pd.DataFrame(
-        bad, columns=["source", "line", "text", "label", "check", "reason"]
-    )
-    if len(invalid) and on_invalid == "error":
-        listed = "\n".join(
-            f"  {r.source}, line {r.line}: {r.reason}"
-            for r in invalid.head(_MAX_LISTED).itertuples()
-        )
-        more = (
-            f"\n  ... and {len(invalid) - _MAX_LISTED} more"
-            if len(invalid) > _MAX_LISTED
-            else ""
+    invalid = pd.DataFrame(findings, columns=FINDING_COLUMNS)
+    dropped = invalid[invalid["action"] == "dropped"]
+    too_long = dropped["check"] == "too_long"
+    errors = dropped[
+        (too_long & (settings["on_too_long"] == "error"))
+        | (~too_long & (settings["on_invalid"] == "error"))
+    ]
+    if len(errors):
+        fix = (
+            f"Fix the file, or set {_SETTING}.on_invalid: drop to drop these rows "
+            f"and list them in preprocessing_dropped_rows."
+            if (~too_long[errors.index]).any()
+            else "Fix the file, or change the settings named above."
         )
         raise DataValidationError(
-            f"{len(invalid)} invalid row(s):\n{listed}{more}\n"
-            "Fix the file, or set preprocessing.validation.on_invalid: drop to drop and "
-            "report them."
+            f"{source}: {len(errors)} invalid row(s) of {len(raw)}:\n"
+            f"{_problem_summary(errors, label_map, settings)}\n{fix}"
         )
-    if len(invalid):
-        logger.warning("Dropped %d invalid row(s) of %d", len(invalid), len(raw))
+    share = len(dropped) / len(raw)
+    if share > float(settings["max_drop_share"]) or rows.empty:
+        raise DataValidationError(
+            f"{source}: {len(dropped)} of {len(raw)} rows ({share:.0%}) would be "
+            f"dropped"
+            + (
+                ", leaving an empty split"
+                if rows.empty
+                else f", more than {_SETTING}.max_drop_share "
+                f"({float(settings['max_drop_share']):.0%})"
+            )
+            + f":\n{_problem_summary(dropped, label_map, settings)}\n"
+            f"Fix the file; raise {_SETTING}.max_drop_share only if losing these rows "
+            f"is intended."
+        )
+    if len(dropped):
+        logger.warning(
+            "%s: dropped %d invalid row(s) of %d (%s)",
+            source,
+            len(dropped),
+            len(raw),
+            ", ".join(f"{c}: {n}" for c, n in dropped["check"].value_counts().items()),
+        )
+    for check, group in invalid[invalid["action"] != "dropped"].groupby("check"):
+        logger.warning(
+            "%s, %s: %s (row%s kept, %s; listed in preprocessing_dropped_rows)",
+            source,
+            _lines(group["line"]),
+            group["reason"].iloc[0] if len(group) == 1 else check,
+            "" if len(group) == 1 else "s",
+            group["action"].iloc[0],
+        )
     return rows, invalid
 
 
@@ -181,6 +368,9 @@ def normalise_texts(
         ``(clean, stats, emptied)``: rows with ``text`` replaced and ``label_id`` added;
         per-step ``rows_changed`` / ``tokens_before`` / ``tokens_after``; and the rows
         emptied by normalisation with their original text and a reason.
+
+    Raises:
+        DataValidationError: If no text is left (an empty split), naming the file.
     """
     texts = rows["text"].astype(str)
     stats: dict[str, Any] = {"rows_in": len(rows), "steps": {}}
@@ -193,8 +383,17 @@ def normalise_texts(
         }
         texts = new
     empty = texts.str.strip() == ""
+    if empty.all():
+        source = _file_of(rows)
+        raise DataValidationError(
+            f"{source}: all {len(rows)} text(s) are empty after normalisation, "
+            f"leaving an empty split; switch off steps in preprocessing.normalisation "
+            f"(enabled: {', '.join(stats['steps']) or 'none'})."
+        )
     emptied = rows.loc[empty, ["source", "line", "text", "label"]].assign(
-        check="empty_after_normalisation", reason="empty after normalisation"
+        check="empty_after_normalisation",
+        reason="empty after normalisation",
+        action="dropped",
     )
     clean = rows.loc[~empty].assign(text=texts[~empty])
     clean["label_id"] = clean["label"].map(label_map).astype(int)
@@ -273,14 +472,22 @@ def deduplicate_and_check_leakage(
         leaked = train["text"].isin(set(valid["text"]) | set(test["text"])) & ~drop_mask
         reasons[leaked] = "train_text_in_valid_or_test"
         drop_mask |= leaked
+    if drop_mask.all():
+        raise DataValidationError(
+            f"{_file_of(train)}: preprocessing.deduplicate would drop all "
+            f"{len(train)} train rows, leaving an empty split; switch off "
+            f"deduplicate.within_train / deduplicate.leaked_from_train."
+        )
     dropped = train.loc[drop_mask, ["source", "line", "text", "label"]].assign(
-        check=reasons[drop_mask], reason="dropped by preprocessing.deduplicate"
+        check=reasons[drop_mask],
+        reason="dropped by preprocessing.deduplicate",
+        action="dropped",
     )
     report["dropped_from_train"] = int(drop_mask.sum())
     return (train.loc[~drop_mask].reset_index(drop=True), valid, test, report, dropped)
 
 
-def build_quality_report(
+def build_quality_report(  # noqa: PLR0913 - one input per catalog dataset
     train_invalid: pd.DataFrame,
     valid_invalid: pd.DataFrame,
     test_invalid: pd.DataFrame,
@@ -300,8 +507,11 @@ def build_quality_report(
 
     Returns:
         ``(report, dropped_rows)``: a JSON-ready data-quality report (rows in/out,
-        label counts, invalid rows by reason, normalisation stats, duplicates and
-        leakage) and every dropped row with split, file, line and reason.
+        label counts, invalid rows by check, rows kept but changed by check with
+        their first lines, byte-order mark, normalisation stats, duplicates and
+        leakage) and every dropped or changed row with split, file, line, check,
+        reason and ``action`` (``dropped``, ``truncated``, ``normalised``,
+        ``stripped``).
     """
     parts = []
     splits: dict[str, Any] = {}
@@ -310,10 +520,22 @@ def build_quality_report(
         ("valid", valid_invalid, valid_stats, valid_emptied, clean_valid),
         ("test", test_invalid, test_stats, test_emptied, clean_test),
     ):
+        if "action" not in invalid:
+            invalid = invalid.assign(action="dropped")  # noqa: PLW2901
+        rejected = invalid[invalid["action"] == "dropped"]
+        changed = invalid[invalid["action"] != "dropped"]
         splits[split] = {
+            "rows_raw": stats["rows_in"] + len(rejected),
             "rows_valid": stats["rows_in"],
-            "rows_invalid": len(invalid),
-            "invalid_by_check": invalid["check"].value_counts().to_dict(),
+            "rows_invalid": len(rejected),
+            "invalid_by_check": rejected["check"].value_counts().to_dict(),
+            "rows_modified": int(changed["line"].nunique()),
+            "modified_by_check": changed["check"].value_counts().to_dict(),
+            "modified_lines": {
+                check: group["line"].head(_MAX_LISTED).tolist()
+                for check, group in changed.groupby("check")
+            },
+            "byte_order_mark": bool((changed["check"] == "byte_order_mark").any()),
             "normalisation": stats,
             "rows_out": len(clean),
             "label_counts": clean["label"].value_counts().sort_index().to_dict(),
@@ -324,10 +546,12 @@ def build_quality_report(
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
         else pd.DataFrame(columns=DROPPED_COLUMNS)
-    )
+    ).reindex(columns=DROPPED_COLUMNS)
+    dropped["action"] = dropped["action"].fillna("dropped")
     report = {
         "splits": splits,
         "duplicates_and_leakage": duplicates,
-        "rows_dropped_total": len(dropped),
+        "rows_dropped_total": int((dropped["action"] == "dropped").sum()),
+        "rows_modified_total": int((dropped["action"] != "dropped").sum()),
     }
-    return report, dropped.reindex(columns=DROPPED_COLUMNS)
+    return report, dropped
