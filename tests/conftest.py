@@ -141,17 +141,23 @@ def run_session(
         session.run(pipeline_name=pipeline)
 
 
-def tiny_finetune_params(**overrides) -> dict:
-    """Runtime params that make ``finetune`` train the tiny scratch BERT quickly."""
+def tiny_finetune_params(training_args: dict | None = None, **overrides) -> dict:
+    """Runtime params that make ``finetune`` train the tiny scratch BERT quickly.
+
+    ``training_args`` update ``finetune.training_args`` (TrainingArguments keywords),
+    ``overrides`` the other ``finetune`` keys; ``model`` holds the model-level
+    settings (``params:model``: 64 tokens, one thread).
+    """
     params = {
         "model": {"source": "scratch", "scratch": dict(TINY_SCRATCH)},
-        "epochs": 1,
-        "learning_rate": 1e-3,
-        "train_batch_size": 16,
-        "bf16": False,
-        "max_length": 64,
-        "progress": False,
-        "threads": 1,
+        "training_args": {
+            "num_train_epochs": 1,
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": 16,
+            "bf16": False,
+            "disable_tqdm": True,
+            **(training_args or {}),
+        },
     }
     params.update(overrides)
-    return {"finetune": params}
+    return {"finetune": params, "model": {"max_length": 64, "threads": 1}}

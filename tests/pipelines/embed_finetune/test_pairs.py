@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 from kedro.io import DatasetError
 
 from quant_sentiment.datasets import JSONLinesStream
@@ -17,6 +18,7 @@ from quant_sentiment.pipelines.embed_finetune.pairs import (
     document_pair,
     split_of,
 )
+from tests.conftest import PROJECT_ROOT
 
 from .conftest import reverse_words, write_jsonl
 
@@ -27,6 +29,12 @@ PARALLEL = {
     "eval_split": "test",
 }
 CORPUS = {
+    "id_field": "id",
+    "text_field": "text",
+    "on_invalid": "error",
+    "split_salt": "",
+    "max_documents": None,
+    "max_train_pairs": None,
     "pair_mode": "spans",
     "span_words": 8,
     "min_span_words": 3,
@@ -95,7 +103,7 @@ def test_parallel_pairs_drop_leaks_unmatched_ids_and_duplicates():
         "id/test": frame([20, 21, 22], ["dua", "duapuluh", "duapuluh"]),
         "jv/test": frame([20, 21, 22], ["rong", "rongpuluh", "rongpuluh siji"]),
     }
-    cfg = {"language_pairs": [["jv", "id"]]}
+    cfg = dict(PARALLEL, language_pairs=[["jv", "id"]])
     train, valid, evaluation, stats = build_parallel_splits(partitions_of(frames), cfg)
     assert stats["dropped"]["jv->id/train"]["no_partner"] == 2
     assert stats["dropped"]["eval/duplicate_text"] == 1  # "duapuluh" twice
@@ -216,22 +224,27 @@ def test_training_batches_have_no_duplicate_texts(tiny_st_dir, fake_nusax, tmp_p
     from quant_sentiment.pipelines.embed_finetune.training import (
         make_loss,
         retrieval_evaluator,
-        training_arguments,
+        trainer_spec,
     )
+    from quant_sentiment.training import build_trainer
 
     train, valid, _, _ = build_parallel_splits(nusax_partitions(fake_nusax), PARALLEL)
     dataset = Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False)
     model = SentenceTransformer(str(tiny_st_dir), device="cpu")
-    args = training_arguments(
-        {"train_batch_size": 16, "progress": False}, str(tmp_path)
-    )
-    trainer = SentenceTransformerTrainer(
-        model=model,
-        args=args,
+    cfg = yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/parameters_embed_finetune.yml").read_text()
+    )["embed_finetune"]["training"]
+    cfg["training_args"].update(per_device_train_batch_size=16, disable_tqdm=True)
+    trainer = build_trainer(
+        model,
+        trainer_spec(cfg, str(tmp_path)),
         train_dataset=dataset,
-        loss=make_loss(model, {}, 16),
+        loss=make_loss(model, cfg, 16),
         evaluator=retrieval_evaluator(valid, "valid"),
     )
+    assert isinstance(trainer, SentenceTransformerTrainer)
+    assert trainer.args.per_device_train_batch_size == 16
+    assert trainer.args.warmup_steps == 0.1  # the YAML block, passed as is
     loader = trainer.get_train_dataloader()
     sampler = loader.batch_sampler
     while not isinstance(sampler, NoDuplicatesBatchSampler) and hasattr(

@@ -40,18 +40,21 @@ def _run(root: Path, runtime_params: dict) -> None:
         session.run(pipeline_name="embed_finetune")
 
 
-def _training(tmp_path: Path, **overrides) -> dict:
+def _training(tmp_path: Path, training_args=None, **overrides) -> dict:
+    """``embed_finetune.training`` overrides (deep-merged into the YAML by Kedro)."""
     cfg = {
-        "train_batch_size": 8,
-        "eval_batch_size": 16,
-        "epochs": 2,
-        "learning_rate": 1e-3,
-        "bf16": False,
-        "progress": False,
-        "threads": 1,
         "early_stopping_patience": 1,
         "checkpoint_dir": str(tmp_path / "ckpt"),
         "arrow_cache_dir": str(tmp_path / "arrow"),
+        "training_args": {
+            "per_device_train_batch_size": 8,
+            "per_device_eval_batch_size": 16,
+            "num_train_epochs": 2,
+            "learning_rate": 1e-3,
+            "bf16": False,
+            "disable_tqdm": True,
+            **(training_args or {}),
+        },
     }
     cfg.update(overrides)
     return cfg
@@ -72,6 +75,7 @@ def test_parallel_pipeline_writes_both_rows_and_a_loadable_model(
         project_copy,
         {
             "nusax_dir": str(fake_nusax),
+            "model": {"threads": 1},
             "embed_finetune": {
                 "model": {"source": str(tiny_st_dir), "max_seq_length": 64},
                 "pairs": {"source": "parallel"},
@@ -138,10 +142,17 @@ def test_corpus_pipeline_streams_jsonl(project_copy, tiny_st_dir, fake_nusax, tm
                 },
                 "training": _training(
                     tmp_path,
-                    epochs=1,
-                    eval_strategy="steps",
-                    eval_steps=4,
-                    train_batch_size=16,
+                    {
+                        "num_train_epochs": 1,
+                        "per_device_train_batch_size": 16,
+                        **dict.fromkeys(
+                            ("eval_strategy", "save_strategy", "logging_strategy"),
+                            "steps",
+                        ),
+                        **dict.fromkeys(
+                            ("eval_steps", "save_steps", "logging_steps"), 4
+                        ),
+                    },
                     loss="cached_mnrl",
                     cached_mini_batch_size=4,
                 ),
@@ -173,3 +184,4 @@ def test_corpus_pipeline_streams_jsonl(project_copy, tiny_st_dir, fake_nusax, tm
         summary["loss"] == "CachedMultipleNegativesRankingLoss"
         and summary["steps"] == 4
     )
+    assert summary["world_size"] == 1 and summary["rank"] == 0

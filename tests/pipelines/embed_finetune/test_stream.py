@@ -15,6 +15,12 @@ from .conftest import write_jsonl
 BUDGET = 768 * 1024  # bytes of Python allocations allowed while streaming
 
 CFG = {
+    "id_field": "id",
+    "text_field": "text",
+    "on_invalid": "error",
+    "split_salt": "",
+    "max_documents": None,
+    "max_train_pairs": None,
     "pair_mode": "spans",
     "span_words": 16,
     "min_span_words": 4,

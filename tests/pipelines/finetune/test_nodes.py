@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from kedro.io import Version
 
 from quant_sentiment.datasets import HFModelFolderDataset
@@ -15,50 +14,23 @@ from quant_sentiment.pipelines.finetune.nodes import (
     predict_split,
     train_classifier,
 )
-from quant_sentiment.pipelines.finetune.training import class_weights, make_loss
-from tests.conftest import tiny_finetune_params
+
+from .conftest import finetune_params
 
 
-def params(tmp_path, **overrides):
-    return tiny_finetune_params(checkpoint_dir=str(tmp_path / "ckpt"), **overrides)[
-        "finetune"
-    ]
+def params(tmp_path, training_args=None, **overrides):
+    return finetune_params(tmp_path / "ckpt", training_args, **overrides)
 
 
-@pytest.fixture(scope="module")
-def small_splits(sample_splits):
-    return sample_splits["train"].head(96), sample_splits["valid"].head(30)
-
-
-def test_focal_loss_reduces_to_cross_entropy_at_gamma_zero():
-    torch.manual_seed(0)
-    logits, labels = torch.randn(8, 3), torch.randint(0, 3, (8,))
-    out = {"logits": logits}
-    ce = torch.nn.functional.cross_entropy(logits, labels)
-    assert torch.allclose(make_loss("focal", None, gamma=0.0)(out, labels), ce)
-    focal = make_loss("focal", None, gamma=2.0)(out, labels)
-    assert focal < ce
-    assert make_loss("cross_entropy", None) is None
-    with pytest.raises(ValueError, match="finetune.loss"):
-        make_loss("hinge", None)
-
-
-def test_balanced_class_weights():
-    w = class_weights(pd.Series([0, 0, 0, 1, 2, 2]), 3, "balanced")
-    assert torch.allclose(w, torch.tensor([6 / 9, 2.0, 1.0]))
-    assert class_weights(pd.Series([0, 1, 2]), 3, "none") is None
-    with pytest.raises(ValueError, match="every class"):
-        class_weights(pd.Series([0, 0, 1]), 3, "balanced")
-
-
-def test_train_save_load_pipeline_labels(small_splits, label_map, tmp_path):
+def test_train_save_load_pipeline_labels(small_splits, model_params, tmp_path):
     train, valid = small_splits
-    bundle, history = train_classifier(
-        train,
-        valid,
-        label_map,
-        params(tmp_path, epochs=2, loss="focal", class_weights="balanced"),
+    label_map = model_params["label_map"]
+    p = params(
+        tmp_path,
+        {"num_train_epochs": 2},
+        loss={"kind": "focal", "focal_gamma": 2.0, "class_weights": "balanced"},
     )
+    bundle, history = train_classifier(train, valid, model_params, p)
     assert history["epoch"].tolist() == [1.0, 2.0]
     assert (
         history[["train_loss", "eval_macro_f1", "train_samples_per_second"]]
@@ -67,58 +39,71 @@ def test_train_save_load_pipeline_labels(small_splits, label_map, tmp_path):
         .all()
     )
     assert bundle.metadata["label_map"] == label_map
+    assert bundle.metadata["max_length"] == 64
+    assert bundle.metadata["model_source"] == "scratch"
     assert bundle.metadata["data"]["train_rows"] == 96
+    assert 0 <= bundle.metadata["best_valid_macro_f1"] <= 1
     assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
 
     ds = HFModelFolderDataset(str(tmp_path / "model"), version=Version(None, None))
     ds.save(bundle)
     reloaded = ds.load()
-    assert reloaded.metadata["training"]["loss"] == "focal"
+    assert reloaded.metadata["training"]["loss"]["kind"] == "focal"
+    assert reloaded.metadata["max_length"] == 64
     folder = next((tmp_path / "model").glob("*/model"))
     from transformers import pipeline
 
     clf = pipeline("text-classification", model=str(folder))
     assert clf("pelayanannya ramah sekali")[0]["label"] in label_map
 
-    preds = predict_split(reloaded, valid, {"max_length": 64})
-    direct = predict_split(bundle, valid, {"max_length": 64})
+    preds = predict_split(reloaded, valid, model_params, p)
+    direct = predict_split(bundle, valid, model_params, p)
     np.testing.assert_allclose(
         preds["prob_positive"], direct["prob_positive"], atol=1e-5
     )
-    metrics = compute_test_metrics(preds, label_map)
+    metrics = compute_test_metrics(preds, model_params)
     assert metrics["n"] == 30
     assert set(metrics["per_class"]) == set(label_map)
     assert 0 <= metrics["macro_f1"] <= 1
-    fig = plot_confusion_matrix(preds, label_map)
+    fig = plot_confusion_matrix(preds, model_params)
     assert fig.axes[0].get_title() == "Fine-tuned model, test split"
 
 
-def test_same_seed_gives_identical_results(small_splits, label_map, tmp_path):
+def test_same_seed_gives_identical_results(small_splits, model_params, tmp_path):
     train, valid = small_splits
     runs = []
     for i in range(2):
-        bundle, history = train_classifier(
-            train, valid, label_map, params(tmp_path / str(i), seed=7)
-        )
-        runs.append((history, predict_split(bundle, valid, {"max_length": 64})))
+        p = params(tmp_path / str(i), {"seed": 7})
+        bundle, history = train_classifier(train, valid, model_params, p)
+        runs.append((history, predict_split(bundle, valid, model_params, p)))
     cols = ["train_loss", "eval_loss", "eval_macro_f1"]
     pd.testing.assert_frame_equal(runs[0][0][cols], runs[1][0][cols])
     pd.testing.assert_frame_equal(runs[0][1], runs[1][1])
 
 
-def test_resume_from_last_checkpoint(small_splits, label_map, tmp_path):
+def test_resume_from_last_checkpoint(small_splits, model_params, tmp_path):
     train, valid = small_splits
     p = params(tmp_path, keep_checkpoints=True)
-    first, _ = train_classifier(train, valid, label_map, p)
+    first, _ = train_classifier(train, valid, model_params, p)
     assert first.metadata["resumed_from"] is None
     assert list((tmp_path / "ckpt").glob("*/checkpoint-*"))
-    second, _ = train_classifier(train, valid, label_map, p)
+    second, _ = train_classifier(train, valid, model_params, p)
     assert "checkpoint-" in second.metadata["resumed_from"]
-    other, _ = train_classifier(train, valid, label_map, {**p, "seed": 1})
+    other, _ = train_classifier(
+        train, valid, model_params, params(tmp_path, {"seed": 1}, keep_checkpoints=True)
+    )
     assert other.metadata["resumed_from"] is None
 
 
-def test_bad_padding_mode(small_splits, label_map, tmp_path):
+def test_max_train_samples_and_fixed_padding(small_splits, model_params, tmp_path):
+    train, valid = small_splits
+    p = params(tmp_path, max_train_samples=40, padding="max_length")
+    bundle, history = train_classifier(train, valid, model_params, p)
+    assert bundle.metadata["data"]["train_rows"] == 40
+    assert len(history) == 1
+
+
+def test_bad_padding_mode(small_splits, model_params, tmp_path):
     train, valid = small_splits
     with pytest.raises(ValueError, match="finetune.padding"):
-        train_classifier(train, valid, label_map, params(tmp_path, padding="fixed"))
+        train_classifier(train, valid, model_params, params(tmp_path, padding="fixed"))

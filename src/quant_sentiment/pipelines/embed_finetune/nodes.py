@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import platform
 import shutil
 from collections.abc import Callable, Iterable
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.datasets import JSONLinesStream
+from quant_sentiment.training import build_trainer, fingerprint
 
 from .pairs import PAIR_COLUMNS, build_corpus_splits, build_parallel_splits
 from .training import (
@@ -22,7 +22,7 @@ from .training import (
     make_loss,
     pick_metrics,
     retrieval_evaluator,
-    training_arguments,
+    trainer_spec,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def build_pairs(
     Returns:
         ``(train_pairs, valid_pairs, eval_pairs, stats)``; ``stats`` lists what was dropped.
     """
-    source = params.get("source")
+    source = params["source"]
     if source == "parallel":
         train, valid, evaluation, stats = build_parallel_splits(
             nusax, params["parallel"]
@@ -135,8 +135,54 @@ def check_pairs(
     return report
 
 
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+def _train_datasets(train: JSONLinesStream, valid: pd.DataFrame, cache_dir):
+    """Train pairs as a memory-mapped Arrow table, valid pairs in memory."""
+    from datasets import Dataset
+
+    train_ds = Dataset.from_json(str(train.path), cache_dir=cache_dir)
+    valid_ds = Dataset.from_pandas(
+        valid[["anchor", "positive"]].reset_index(drop=True), preserve_index=False
+    )
+    return train_ds.select_columns(["anchor", "positive"]), valid_ds
+
+
+def _checkpoint_dir(params: dict[str, Any], train: JSONLinesStream, valid) -> Path:
+    """``checkpoint_dir/embed_<fingerprint of the config and the pair files>``."""
+    stat = train.path.stat()
+    run_fp = fingerprint(
+        params,
+        str(train.path),
+        stat.st_size,
+        stat.st_mtime_ns,
+        valid["pair_id"].tolist(),
+    )
+    return Path(params["training"]["checkpoint_dir"]) / f"embed_{run_fp}"
+
+
+def _summary(trainer, result, train_ds, valid, params) -> dict[str, Any]:
+    """Training time, steps, early stop, best metric, loss, device, world size."""
+    state, args = trainer.state, trainer.args
+    metric = best_metric_key(params["training"])
+    best_ckpt = state.best_model_checkpoint
+    return {
+        "train_runtime_s": float(result.metrics.get("train_runtime", float("nan"))),
+        "train_pairs": len(train_ds),
+        "valid_pairs": len(valid),
+        "loss": type(trainer.loss).__name__,
+        "per_device_batch_size": args.per_device_train_batch_size,
+        "world_size": args.world_size,
+        "rank": args.process_index,
+        "device": str(args.device),
+        "steps": state.global_step,
+        "planned_steps": state.max_steps,
+        "stopped_early": state.global_step < state.max_steps,
+        "best_metric": {metric: state.best_metric},
+        "best_checkpoint_step": (
+            int(best_ckpt.rsplit("-", 1)[-1]) if best_ckpt else None
+        ),
+        "model_source": str(params["model"]["source"]),
+        "versions": _versions(),
+    }
 
 
 def train_embedding_model(
@@ -147,116 +193,57 @@ def train_embedding_model(
 ) -> tuple[Any, pd.DataFrame, dict[str, Any]]:
     """Fine-tune the encoder with in-batch negatives (``SentenceTransformerTrainer``).
 
-    MultipleNegativesRankingLoss (cached for large batches) on (anchor, positive)
-    pairs in duplicate-free batches, warmup, validation retrieval metrics on a
-    schedule, early stopping and the best checkpoint by ``early_stopping_metric``.
-    The train pairs are read from the JSON-Lines file into a memory-mapped Arrow table.
+    The shared builder (:func:`quant_sentiment.training.build_trainer`) with
+    ``training.training_args`` passed as is: MultipleNegativesRankingLoss (cached for
+    large batches) in duplicate-free batches, validation retrieval metrics, early
+    stopping and the best checkpoint by ``early_stopping_metric``. ``pairs_report``
+    only orders the node after the leakage check.
 
-    Under ``torchrun``/``accelerate launch`` every process trains its shard (DDP);
-    afterwards only the main process continues (the others exit), so outputs are
-    saved once. See docs/embed_finetune.md.
-
-    Args:
-        train: Saved train pairs (stream with ``.path``).
-        valid: Validation pairs (early stopping).
-        pairs_report: Output of :func:`check_pairs` (runs after the leakage check).
-        params: ``embed_finetune``.
+    Under ``torchrun``/``accelerate launch`` every rank trains its shard (DDP) and
+    returns normally; the ranks wait for each other, only rank 0 deletes the
+    checkpoints, and ``quant_sentiment.hooks.MainProcessOutputsHook`` keeps the
+    outputs of other ranks in memory (saved once). See docs/embed_finetune.md.
 
     Returns:
         ``(model, history, summary)``.
     """
-    import torch
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
-    from transformers import EarlyStoppingCallback, set_seed
-
-    from quant_sentiment.pipelines.finetune.training import fingerprint
+    from transformers import set_seed
 
     cfg = params["training"]
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg["threads"]))
-    set_seed(int(cfg.get("seed", 42)))
+    set_seed(int(cfg["training_args"]["seed"]))
     model = load_sentence_model(params["model"])
-    cache_dir = cfg.get("arrow_cache_dir")
-    train_ds = Dataset.from_json(str(train.path), cache_dir=cache_dir).select_columns(
-        ["anchor", "positive"]
-    )
-    valid_ds = Dataset.from_pandas(
-        valid[["anchor", "positive"]].reset_index(drop=True), preserve_index=False
-    )
-    stat = train.path.stat()
-    run_fp = fingerprint(
-        params,
-        str(train.path),
-        stat.st_size,
-        stat.st_mtime_ns,
-        valid["pair_id"].tolist(),
-    )
-    out_dir = (
-        Path(cfg.get("checkpoint_dir", "data/06_models/checkpoints"))
-        / f"embed_{run_fp}"
-    )
-    args = training_arguments(cfg, str(out_dir))
-    batch = args.per_device_train_batch_size
-    loss = make_loss(model, cfg, batch)
-    evaluator = retrieval_evaluator(valid, "valid", args.per_device_eval_batch_size)
-    trainer = SentenceTransformerTrainer(
-        model=model,
-        args=args,
+    train_ds, valid_ds = _train_datasets(train, valid, cfg["arrow_cache_dir"])
+    out_dir = _checkpoint_dir(params, train, valid)
+    spec = trainer_spec(cfg, str(out_dir))
+    batch = int(cfg["training_args"]["per_device_train_batch_size"])
+    eval_batch = int(cfg["training_args"]["per_device_eval_batch_size"])
+    trainer = build_trainer(
+        model,
+        spec,
         train_dataset=train_ds,
         eval_dataset=valid_ds,
-        loss=loss,
-        evaluator=evaluator,
-        callbacks=[EarlyStoppingCallback(int(cfg.get("early_stopping_patience", 2)))],
+        loss=make_loss(model, cfg, batch),
+        evaluator=retrieval_evaluator(valid, "valid", eval_batch),
     )
     logger.info(
         "Training on %d pairs, %s, batch %d x %d processes, device %s",
-        len(train_ds),
-        type(loss).__name__,
-        batch,
-        args.world_size,
-        args.device,
+        *(len(train_ds), type(trainer.loss).__name__, batch),
+        *(trainer.args.world_size, trainer.args.device),
     )
     result = trainer.train()
-    if args.world_size > 1:
-        trainer.accelerator.wait_for_everyone()
-        if not trainer.is_world_process_zero():
-            logger.info(
-                "Rank %s done; the main process saves and evaluates.",
-                os.environ.get("RANK"),
-            )
-            raise SystemExit(0)
-    state = trainer.state
-    history = history_frame(state.log_history, best_metric_key(cfg))
-    max_steps = state.max_steps
-    summary = {
-        "train_runtime_s": float(result.metrics.get("train_runtime", float("nan"))),
-        "train_pairs": len(train_ds),
-        "valid_pairs": len(valid),
-        "loss": type(loss).__name__,
-        "per_device_batch_size": batch,
-        "world_size": args.world_size,
-        "device": str(args.device),
-        "steps": state.global_step,
-        "planned_steps": max_steps,
-        "stopped_early": state.global_step < max_steps,
-        "best_metric": {best_metric_key(cfg): state.best_metric},
-        "best_checkpoint_step": (
-            int(state.best_model_checkpoint.rsplit("-", 1)[-1])
-            if state.best_model_checkpoint
-            else None
-        ),
-        "model_source": str(params["model"]["source"]),
-        "versions": _versions(),
-    }
+    if trainer.args.world_size > 1:
+        trainer.accelerator.wait_for_everyone()  # nobody deletes checkpoints early
+    summary = _summary(trainer, result, train_ds, valid, params)
     logger.info(
-        "Trained %d steps in %.1f s (best %s)",
-        state.global_step,
+        "Rank %d: trained %d steps in %.1f s (best %s)",
+        summary["rank"],
+        summary["steps"],
         summary["train_runtime_s"],
         summary["best_metric"],
     )
-    if not cfg.get("keep_checkpoints", False):
+    if not cfg["keep_checkpoints"] and trainer.is_world_process_zero():
         shutil.rmtree(out_dir, ignore_errors=True)
+    history = history_frame(trainer.state.log_history, best_metric_key(cfg))
     return trainer.model, history, summary
 
 
@@ -285,7 +272,7 @@ def evaluate_retrieval(
     with ``InformationRetrievalEvaluator`` on the held-out pairs; the fine-tuned row
     carries the training time.
     """
-    batch = int(params["training"].get("eval_batch_size", 64))
+    batch = int(params["training"]["training_args"]["per_device_eval_batch_size"])
     base = load_sentence_model(params["model"])
     rows = []
     for label, encoder in (("base", base), ("fine-tuned", model)):

@@ -96,7 +96,7 @@ def parallel_pairs(
     """
     frames = []
     for pair in language_pairs:
-        if len(pair) != 2 or pair[0] == pair[1]:
+        if len(pair) != len(("query", "document")) or pair[0] == pair[1]:
             raise ValueError(
                 f"language pair must be two different languages, got {pair}"
             )
@@ -183,11 +183,11 @@ def build_parallel_splits(
     pairs = [list(p) for p in cfg["language_pairs"]]
     stats: dict[str, Any] = {"source": "parallel", "language_pairs": pairs}
     split_names = {
-        "train": cfg.get("train_split", "train"),
-        "valid": cfg.get("valid_split", "valid"),
-        "eval": cfg.get("eval_split", "test"),
+        "train": cfg["train_split"],
+        "valid": cfg["valid_split"],
+        "eval": cfg["eval_split"],
     }
-    if len(set(split_names.values())) != 3:
+    if len(set(split_names.values())) != len(split_names):
         raise ValueError(
             f"train/valid/eval must be three different NusaX splits, got {split_names}"
         )
@@ -258,9 +258,9 @@ def iter_corpus_pairs(
     stats = stats if stats is not None else {}
     counts = stats.setdefault("dropped", {})
     lines: dict[str, int] = stats.setdefault("lines", {})
-    id_field, text_field = cfg.get("id_field", "id"), cfg.get("text_field", "text")
-    max_docs = cfg.get("max_documents")
-    records = stream.records(on_invalid=cfg.get("on_invalid", "error"), stats=lines)
+    id_field, text_field = cfg["id_field"], cfg["text_field"]
+    max_docs = cfg["max_documents"]
+    records = stream.records(on_invalid=cfg["on_invalid"], stats=lines)
     for n, (_, record) in enumerate(
         tqdm(
             records,
@@ -280,18 +280,18 @@ def iter_corpus_pairs(
         pair = document_pair(
             doc_id,
             text,
-            cfg.get("pair_mode", "spans"),
-            int(cfg.get("span_words", 64)),
-            int(cfg.get("min_span_words", 8)),
+            cfg["pair_mode"],
+            int(cfg["span_words"]),
+            int(cfg["min_span_words"]),
         )
         if pair is None:
             counts["too_short"] = counts.get("too_short", 0) + 1
             continue
         split = split_of(
             doc_id,
-            float(cfg.get("valid_fraction", 0.01)),
-            float(cfg.get("eval_fraction", 0.01)),
-            str(cfg.get("split_salt", "")),
+            float(cfg["valid_fraction"]),
+            float(cfg["eval_fraction"]),
+            str(cfg["split_salt"]),
         )
         yield (
             split,
@@ -331,7 +331,7 @@ class CorpusTrainPairs:
         )
 
     def __iter__(self) -> Iterator[dict[str, str]]:
-        limit = self.cfg.get("max_train_pairs")
+        limit = self.cfg["max_train_pairs"]
         n = 0
         for split, pair in iter_corpus_pairs(self.stream, self.cfg, progress=True):
             if split != "train":
@@ -359,9 +359,9 @@ def build_corpus_splits(
     stats: dict[str, Any] = {
         "source": "corpus",
         "path": str(stream.path),
-        "pair_mode": cfg.get("pair_mode", "spans"),
+        "pair_mode": cfg["pair_mode"],
     }
-    caps = {"valid": cfg.get("max_valid_pairs"), "eval": cfg.get("max_eval_pairs")}
+    caps = {"valid": cfg["max_valid_pairs"], "eval": cfg["max_eval_pairs"]}
     held: dict[str, list[dict[str, str]]] = {"valid": [], "eval": []}
     per_split = dict.fromkeys(SPLITS, 0)
     for split, pair in iter_corpus_pairs(stream, cfg, stats, progress=True):

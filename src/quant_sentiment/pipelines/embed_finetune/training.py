@@ -30,8 +30,8 @@ def load_sentence_model(model_cfg: dict[str, Any]):
         raise FileNotFoundError(
             f"embed_finetune.model.source '{source}' is not a folder."
         )
-    model = SentenceTransformer(source, revision=model_cfg.get("revision"))
-    if model_cfg.get("max_seq_length"):
+    model = SentenceTransformer(source, revision=model_cfg["revision"])
+    if model_cfg["max_seq_length"]:
         model.max_seq_length = int(model_cfg["max_seq_length"])
     return model
 
@@ -97,22 +97,19 @@ def make_loss(model, cfg: dict[str, Any], batch_size: int):
         MultipleNegativesRankingLoss,
     )
 
-    kind = cfg.get("loss", "auto")
+    kind = cfg["loss"]
     if kind == "auto":
-        kind = (
-            "cached_mnrl"
-            if batch_size > int(cfg.get("cached_above_batch_size", 128))
-            else "mnrl"
-        )
+        cached = batch_size > int(cfg["cached_above_batch_size"])
+        kind = "cached_mnrl" if cached else "mnrl"
     common = {
-        "scale": float(cfg.get("scale", 20.0)),
-        "gather_across_devices": bool(cfg.get("gather_across_devices", False)),
+        "scale": float(cfg["scale"]),
+        "gather_across_devices": bool(cfg["gather_across_devices"]),
     }
     if kind == "mnrl":
         return MultipleNegativesRankingLoss(model, **common)
     if kind == "cached_mnrl":
         return CachedMultipleNegativesRankingLoss(
-            model, mini_batch_size=int(cfg.get("cached_mini_batch_size", 32)), **common
+            model, mini_batch_size=int(cfg["cached_mini_batch_size"]), **common
         )
     raise ValueError(
         f"embed_finetune.training.loss must be auto, mnrl or cached_mnrl, got {kind!r}"
@@ -121,7 +118,7 @@ def make_loss(model, cfg: dict[str, Any], batch_size: int):
 
 def best_metric_key(cfg: dict[str, Any]) -> str:
     """The Trainer's key of the validation metric used for early stopping."""
-    metric = cfg.get("early_stopping_metric", "ndcg@10")
+    metric = cfg["early_stopping_metric"]
     if metric not in RETRIEVAL_METRICS:
         raise ValueError(
             f"early_stopping_metric must be one of {RETRIEVAL_METRICS}, got {metric!r}"
@@ -129,55 +126,36 @@ def best_metric_key(cfg: dict[str, Any]) -> str:
     return f"eval_valid_{SCORE_FUNCTION}_{metric}"
 
 
-def training_arguments(cfg: dict[str, Any], output_dir: str):
-    """``SentenceTransformerTrainingArguments`` for in-batch-negative training.
+def trainer_spec(cfg: dict[str, Any], output_dir: str):
+    """The shared builder's :class:`~quant_sentiment.training.TrainerSpec` for
+    ``SentenceTransformerTrainer``.
 
-    Duplicate-free batches (``BatchSamplers.NO_DUPLICATES``: a repeated text would be
-    its own false negative), linear warmup, evaluation and checkpointing on the same
-    schedule, best checkpoint by the validation retrieval metric. The CPU is used
-    only when no GPU is visible; under ``torchrun``/``accelerate launch`` the Trainer
-    takes the GPU of each process.
+    ``cfg["training_args"]`` goes to ``SentenceTransformerTrainingArguments`` as is;
+    the pipeline fixes duplicate-free batches (``BatchSamplers.NO_DUPLICATES``: a
+    repeated text would be its own false negative) and the best checkpoint by the
+    validation retrieval metric. The CPU is used only when no GPU is visible; under
+    ``torchrun``/``accelerate launch`` the Trainer takes the GPU of each process.
     """
-    import torch
+    from sentence_transformers import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,
     )
 
-    strategy = cfg.get("eval_strategy", "epoch")
-    if strategy not in {"epoch", "steps"}:
-        raise ValueError(f"eval_strategy must be 'epoch' or 'steps', got {strategy!r}")
-    steps = int(cfg.get("eval_steps", 100))
-    seed = int(cfg.get("seed", 42))
-    return SentenceTransformerTrainingArguments(
+    from quant_sentiment.training import TrainerSpec
+
+    return TrainerSpec(
         output_dir=output_dir,
-        num_train_epochs=float(cfg.get("epochs", 1)),
-        max_steps=int(cfg.get("max_steps", -1)),
-        per_device_train_batch_size=int(cfg.get("train_batch_size", 32)),
-        per_device_eval_batch_size=int(cfg.get("eval_batch_size", 64)),
-        learning_rate=float(cfg.get("learning_rate", 2e-5)),
-        weight_decay=float(cfg.get("weight_decay", 0.01)),
-        # transformers 5: a float < 1 is read as a fraction of the total steps.
-        warmup_steps=float(cfg.get("warmup_ratio", 0.1)),
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
-        eval_strategy=strategy,
-        save_strategy=strategy,
-        logging_strategy=strategy,
-        eval_steps=steps,
-        save_steps=steps,
-        logging_steps=steps,
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=best_metric_key(cfg),
-        greater_is_better=True,
-        bf16=bool(cfg.get("bf16", False)),
-        # CPU only when there is no GPU (bf16 autocast on CPU needs the flag).
-        use_cpu=not torch.cuda.is_available(),
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=int(cfg.get("dataloader_num_workers", 0)),
-        report_to="none",
-        disable_tqdm=not cfg.get("progress", True),
+        training_args=cfg["training_args"],
+        fixed_args={
+            "batch_sampler": BatchSamplers.NO_DUPLICATES,
+            "load_best_model_at_end": True,
+            "metric_for_best_model": best_metric_key(cfg),
+            "greater_is_better": True,
+        },
+        early_stopping_patience=cfg["early_stopping_patience"],
+        trainer_class=SentenceTransformerTrainer,
+        args_class=SentenceTransformerTrainingArguments,
     )
 
 

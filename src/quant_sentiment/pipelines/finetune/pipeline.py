@@ -19,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "clean_train",
                     "clean_valid",
-                    "params:preprocessing.label_map",
+                    "params:model",
                     "params:finetune",
                 ],
                 outputs=["finetuned_model", "finetune_history"],
@@ -27,19 +27,24 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 predict_split,
-                inputs=["finetuned_model", "clean_test", "params:finetune"],
+                inputs=[
+                    "finetuned_model",
+                    "clean_test",
+                    "params:model",
+                    "params:finetune",
+                ],
                 outputs="finetune_test_predictions",
                 name="predict_test_split",
             ),
             Node(
                 compute_test_metrics,
-                inputs=["finetune_test_predictions", "params:preprocessing.label_map"],
+                inputs=["finetune_test_predictions", "params:model"],
                 outputs="finetune_test_metrics",
                 name="compute_test_metrics",
             ),
             Node(
                 plot_confusion_matrix,
-                inputs=["finetune_test_predictions", "params:preprocessing.label_map"],
+                inputs=["finetune_test_predictions", "params:model"],
                 outputs="finetune_confusion_matrix",
                 name="plot_confusion_matrix",
             ),

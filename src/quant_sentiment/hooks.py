@@ -1,0 +1,74 @@
+"""Project hooks: run-wide settings applied once, not as a side effect of a node."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+#: OpenMP / MKL read these at start-up: for this process they only matter if torch is
+#: not imported yet, but child processes (e.g. evaluate's timing processes) inherit them.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads (and the OpenMP/MKL variables) to ``threads``.
+
+    ``None`` leaves the libraries' defaults; torch is imported only when a value is set.
+    """
+    if not threads:
+        return
+    threads = int(threads)
+    for name in THREAD_ENV_VARS:
+        os.environ[name] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    logger.info("torch intra-op threads: %d (params:model.threads)", threads)
+
+
+class ThreadsHook:
+    """Apply ``params:model.threads`` before a pipeline runs (torch only; ONNX Runtime
+    sessions get the value from the nodes that create them)."""
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog):
+        """Read ``params:model`` from the catalog (with runtime ``--params`` applied)."""
+        model = catalog.load("params:model") if "params:model" in catalog else {}
+        set_threads((model or {}).get("threads"))
+
+
+def is_main_process() -> bool:
+    """``True`` unless a distributed launcher (torchrun, accelerate) set ``RANK`` > 0."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class MainProcessOutputsHook:
+    """Under ``torchrun`` / ``accelerate launch``, only rank 0 saves the run's outputs.
+
+    Every rank runs the pipeline (the Trainer needs all of them for DDP) and every
+    node returns normally; on the other ranks each output of the pipeline is swapped
+    for an in-memory dataset before the run, so the files and versions are written
+    once, by rank 0.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog):
+        """Replace the pipeline's outputs by ``MemoryDataset`` on non-main ranks."""
+        if is_main_process():
+            return
+        from kedro.io import MemoryDataset
+
+        outputs = sorted(pipeline.all_outputs())
+        for name in outputs:
+            catalog[name] = MemoryDataset(copy_mode="assign")
+        logger.info(
+            "Rank %s: %d outputs kept in memory (rank 0 saves them): %s",
+            os.environ["RANK"],
+            len(outputs),
+            outputs,
+        )

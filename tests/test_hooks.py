@@ -1,0 +1,50 @@
+"""Project hooks: threads from params:model, outputs saved by rank 0 only."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+
+from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
+from quant_sentiment.settings import HOOKS
+
+
+def _catalog(threads):
+    return DataCatalog(
+        {"params:model": MemoryDataset({"max_length": 64, "threads": threads})}
+    )
+
+
+def test_hooks_are_registered():
+    assert {type(h) for h in HOOKS} == {ThreadsHook, MainProcessOutputsHook}
+
+
+def test_threads_hook_sets_torch_threads_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "1")  # restored after the test
+    ThreadsHook().before_pipeline_run({}, Pipeline([]), _catalog(3))
+    assert calls == [3]
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "3"
+    ThreadsHook().before_pipeline_run({}, Pipeline([]), _catalog(None))
+    ThreadsHook().before_pipeline_run({}, Pipeline([]), DataCatalog())
+    assert calls == [3]  # null threads (or no params:model): library defaults
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_only_rank_zero_keeps_file_outputs(monkeypatch, tmp_path, rank):
+    from kedro_datasets.json import JSONDataset
+
+    monkeypatch.setenv("RANK", rank)
+    catalog = DataCatalog(
+        {"x": MemoryDataset(1), "y": JSONDataset(filepath=str(tmp_path / "y.json"))}
+    )
+    pipeline = Pipeline([Node(lambda x: {"x": x}, "x", "y", name="n")])
+    MainProcessOutputsHook().before_pipeline_run({}, pipeline, catalog)
+    assert isinstance(catalog.get("y"), MemoryDataset) == (rank == "1")
+    assert isinstance(catalog.get("x"), MemoryDataset)  # inputs untouched
