@@ -49,8 +49,9 @@ def test_offline_env_preprocessing_and_finetune(kedro_project):
     model_dir = newest(
         data, "06_models/sample_minilm/finetuned_model/*/finetuned_model"
     )
-    meta = json.loads((model_dir / "quant_sentiment.json").read_text())
+    meta = json.loads((model_dir / "manifest.json").read_text())
     assert meta["model_source"] == "scratch" and meta["max_length"] == 64
+    assert meta["format"] == "hf" and meta["size_bytes"] > 0
     assert meta["training"]["training_args"]["num_train_epochs"] == 1
 
     from transformers import pipeline

@@ -80,6 +80,8 @@ class HFModelFolderDataset(FolderDataset):
 
         def write(folder: Path) -> None:
             hf.write_pretrained(data.model, data.tokenizer, folder)
-            write_manifest(folder, {**data.metadata, **hf.pretrained_fields(data.model)})
+            write_manifest(
+                folder, {**data.metadata, **hf.pretrained_fields(data.model)}
+            )
 
         self._write_folder(write)

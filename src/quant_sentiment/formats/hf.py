@@ -88,4 +88,6 @@ def load(
     model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
     # A folder saved by hand has no manifest: None = the tokenizer's own limit.
     max_length = manifest.get("max_length")
-    return HFClassifier(model, AutoTokenizer.from_pretrained(folder), max_length=max_length)
+    return HFClassifier(
+        model, AutoTokenizer.from_pretrained(folder), max_length=max_length
+    )

@@ -37,7 +37,7 @@ def _versions() -> dict[str, str]:
 def _metadata(
     model: dict[str, Any], params: dict[str, Any], n_train: int, n_valid: int, run
 ) -> dict[str, Any]:
-    """``quant_sentiment.json`` of the model folder (label map, source, training, data)."""
+    """The model folder's ``manifest.json`` fields (label map, source, training, data)."""
     return {
         "label_map": label_maps(model["label_map"])[1],
         "max_length": int(model["max_length"]),
