@@ -11,7 +11,7 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from quant_sentiment.pipelines import evaluate
+from quant_sentiment.pipelines import baseline, evaluate
 from quant_sentiment.variants import VARIANTS
 
 # The classifier chain that `kedro run` runs: raw TSV -> clean splits -> fine-tuned
@@ -30,9 +30,14 @@ def register_pipelines() -> dict[str, Pipeline]:
         ``kedro run --pipelines=evaluate`` works right after ``quantize_ptq``.
         ``__default__`` is the classifier chain of :data:`DEFAULT_CHAIN`.
     """
+    # Kedro 1.7 finds only the pipelines a command asks for (`--pipelines=X`), so
+    # each composition below applies to what was found.
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["evaluate"] = pipelines["baseline"] + evaluate.create_pipeline(VARIANTS)
+    if "evaluate" in pipelines:
+        pipelines["evaluate"] = baseline.create_pipeline() + evaluate.create_pipeline(
+            VARIANTS
+        )
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_CHAIN), Pipeline([])
+        (pipelines[name] for name in DEFAULT_CHAIN if name in pipelines), Pipeline([])
     )
     return pipelines
