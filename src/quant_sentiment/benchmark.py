@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +57,14 @@ def cpu_model() -> str:
 
 def machine_info(threads: int | None = None) -> dict[str, Any]:
     """CPU model, logical CPUs, thread setting, Python and library versions."""
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = importlib_metadata.version(lib)
-        except importlib_metadata.PackageNotFoundError:
-            continue
+    from quant_sentiment.manifest import library_versions
+
     return {
         "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "threads": threads,
         "platform": platform.platform(),
-        "versions": versions,
+        "versions": library_versions(LIBRARIES),
     }
 
 

@@ -10,6 +10,8 @@ format from it; ``evaluate`` reads size and description from it.
 from __future__ import annotations
 
 import json
+import platform
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -36,6 +38,13 @@ def package_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def library_versions(names: Iterable[str]) -> dict[str, str]:
+    """Python's version and those of the named distributions that are installed."""
+    versions = {"python": platform.python_version()}
+    versions.update({n: v for n in names if (v := package_version(n)) is not None})
+    return versions
 
 
 def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -55,38 +55,33 @@ def _torch_export(wrapped, args, names, path: Path, opset: int, exporter: str) -
     import onnx
     import torch
 
+    if exporter == "torchscript":
+        axes = {n: {0: "batch", 1: "sequence"} for n in names}
+        dynamic = {"dynamic_axes": {**axes, "logits": {0: "batch"}}, "dynamo": False}
+    else:
+        batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+        dynamic = {
+            "dynamic_shapes": {n: {0: batch, 1: seq} for n in names},
+            "dynamo": True,
+            "external_data": False,
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            axes = {n: {0: "batch", 1: "sequence"} for n in names}
-            torch.onnx.export(
-                wrapped,
-                args,
-                str(path),
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes={**axes, "logits": {0: "batch"}},
-                opset_version=opset,
-                dynamo=False,
-            )
-            return
-        batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
         torch.onnx.export(
             wrapped,
             args,
             str(path),
             input_names=names,
             output_names=["logits"],
-            dynamic_shapes={n: {0: batch, 1: seq} for n in names},
             opset_version=opset,
-            dynamo=True,
-            external_data=False,
+            **dynamic,
         )
-    # quantize_dynamic's shape inference rejects the dynamo graph's stale value_info
-    # (ShapeInferenceError (384) vs (3)); it is recomputed anyway.
-    proto = onnx.load(str(path))
-    del proto.graph.value_info[:]
-    onnx.save(proto, str(path))
+    if exporter == "dynamo":
+        # quantize_dynamic's shape inference rejects the dynamo graph's stale
+        # value_info (ShapeInferenceError (384) vs (3)); it is recomputed anyway.
+        proto = onnx.load(str(path))
+        del proto.graph.value_info[:]
+        onnx.save(proto, str(path))
 
 
 def export_onnx(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import platform
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.datasets import JSONLinesStream
+from quant_sentiment.manifest import library_versions
 from quant_sentiment.training import build_trainer, fingerprint
 
 from .pairs import PAIR_COLUMNS, build_corpus_splits, build_parallel_splits
@@ -181,7 +181,9 @@ def _summary(trainer, result, train_ds, valid, params) -> dict[str, Any]:
             int(best_ckpt.rsplit("-", 1)[-1]) if best_ckpt else None
         ),
         "model_source": str(params["model"]["source"]),
-        "versions": _versions(),
+        "versions": library_versions(
+            ("torch", "transformers", "sentence-transformers")
+        ),
     }
 
 
@@ -245,19 +247,6 @@ def train_embedding_model(
         shutil.rmtree(out_dir, ignore_errors=True)
     history = history_frame(trainer.state.log_history, best_metric_key(cfg))
     return trainer.model, history, summary
-
-
-def _versions() -> dict[str, str]:
-    import sentence_transformers
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "sentence_transformers": sentence_transformers.__version__,
-    }
 
 
 def evaluate_retrieval(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import platform
 from typing import Any
 
 import pandas as pd
 
 from quant_sentiment.inference import predict_logits, predictions_frame
+from quant_sentiment.manifest import library_versions
 from quant_sentiment.metrics import classification_metrics, confusion_matrix_figure
 from quant_sentiment.modeling import (
     ModelBundle,
@@ -19,19 +19,6 @@ from quant_sentiment.modeling import (
 from quant_sentiment.training import fit_classifier, limit_rows
 
 logger = logging.getLogger(__name__)
-
-
-def _versions() -> dict[str, str]:
-    import tokenizers
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-    }
 
 
 def _metadata(
@@ -50,7 +37,7 @@ def _metadata(
         },
         "best_valid_macro_f1": run.best_metric,
         "resumed_from": run.resumed_from,
-        "versions": _versions(),
+        "versions": library_versions(("torch", "transformers", "tokenizers")),
     }
 
 
