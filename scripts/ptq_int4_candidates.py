@@ -62,7 +62,9 @@ def main(model_dir: str, test_csv: str) -> None:
     texts = pd.read_csv(test_csv)["text"].tolist()
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    fp32_logits = predict_logits(model, tokenizer, texts, show_progress=False)
+    fp32_logits = predict_logits(
+        model, tokenizer, texts, max_length=MAX_LENGTH, show_progress=False
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -23,11 +23,15 @@ def predict_logits(
     model,
     tokenizer,
     texts: Sequence[str],
+    *,
+    max_length: int | None,
     batch_size: int = 64,
-    max_length: int = 128,
     show_progress: bool = True,
 ) -> np.ndarray:
     """Return the logits (``float32``, shape ``[n, num_labels]``) for ``texts``.
+
+    ``max_length`` is the model's (``params:model`` / its manifest); ``None``
+    truncates at the tokenizer's own limit.
 
     Texts are batched by similar length (small dynamic padding), and the result is
     returned in the input order.

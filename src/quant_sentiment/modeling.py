@@ -127,17 +127,17 @@ def build_scratch_model(
 
     tokenizer = train_wordpiece_tokenizer(
         texts,
-        vocab_size=int(scratch.get("vocab_size", 8000)),
-        min_frequency=int(scratch.get("min_frequency", 2)),
+        vocab_size=int(scratch["vocab_size"]),
+        min_frequency=int(scratch["min_frequency"]),
     )
     id2label, label2id = label_maps(label_map)
     config = BertConfig(
         vocab_size=len(tokenizer),
-        hidden_size=int(scratch.get("hidden_size", 256)),
-        num_hidden_layers=int(scratch.get("num_hidden_layers", 4)),
-        num_attention_heads=int(scratch.get("num_attention_heads", 4)),
-        intermediate_size=int(scratch.get("intermediate_size", 1024)),
-        max_position_embeddings=int(scratch.get("max_position_embeddings", 512)),
+        hidden_size=int(scratch["hidden_size"]),
+        num_hidden_layers=int(scratch["num_hidden_layers"]),
+        num_attention_heads=int(scratch["num_attention_heads"]),
+        intermediate_size=int(scratch["intermediate_size"]),
+        max_position_embeddings=int(scratch["max_position_embeddings"]),
         pad_token_id=tokenizer.pad_token_id,
         num_labels=len(label2id),
         id2label=id2label,

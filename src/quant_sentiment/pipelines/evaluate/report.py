@@ -189,27 +189,15 @@ def comparison_markdown(table: pd.DataFrame, reference: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pareto_figure(
-    table: pd.DataFrame, cost: str, xlabel: str, title: str, log_x: bool
-):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = table[table["status"] == "ok"].reset_index(drop=True)
+def _draw_points(ax, ok: pd.DataFrame, cost: str) -> None:
+    """CI bars, dominated points in grey, the Pareto front as red diamonds + steps."""
     front = pareto_front(ok[cost], ok["macro_f1"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
-    yerr = np.vstack(
-        [
-            ok["macro_f1"] - ok["macro_f1_ci_low"],
-            ok["macro_f1_ci_high"] - ok["macro_f1"],
-        ]
-    ).clip(min=0)
+    low = ok["macro_f1"] - ok["macro_f1_ci_low"]
+    high = ok["macro_f1_ci_high"] - ok["macro_f1"]
     ax.errorbar(
         ok[cost],
         ok["macro_f1"],
-        yerr=yerr,
+        yerr=np.vstack([low, high]).clip(min=0),
         fmt="none",
         ecolor="0.7",
         elinewidth=1,
@@ -243,13 +231,27 @@ def _pareto_figure(
             xytext=(5, 4),
             fontsize=8,
         )
-    if log_x:
-        from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+
+def _log_x(ax) -> None:
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _pareto_figure(table: pd.DataFrame, cost: str, xlabel: str, title: str):
+    """macro-F1 (with CIs) against ``cost`` on a log axis, the Pareto front marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=120)
+    _draw_points(ax, table[table["status"] == "ok"].reset_index(drop=True), cost)
+    _log_x(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("macro-F1 (test, 95 % bootstrap CI)")
     ax.set_title(title)
@@ -267,12 +269,11 @@ def plot_f1_vs_latency(table: pd.DataFrame):
         "latency_p50_ms",
         "batch-1 latency p50 (ms, log scale)",
         "macro-F1 vs latency",
-        log_x=True,
     )
 
 
 def plot_f1_vs_size(table: pd.DataFrame):
     """macro-F1 vs size on disk, Pareto front (smaller and better) marked."""
     return _pareto_figure(
-        table, "size_mb", "size on disk (MB, log scale)", "macro-F1 vs size", log_x=True
+        table, "size_mb", "size on disk (MB, log scale)", "macro-F1 vs size"
     )
