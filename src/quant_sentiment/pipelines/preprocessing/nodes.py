@@ -152,17 +152,19 @@ def _stemmer():
 
 
 def _step_functions(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The enabled steps of ``preprocessing.normalisation``, in order (every switch is
+    read from the parameters; ``stopwords_keep`` only when stop words are removed)."""
     steps = []
-    if normalisation.get("lowercase", True):
+    if normalisation["lowercase"]:
         steps.append(("lowercase", str.lower))
-    if normalisation.get("strip_non_letters", False):
+    if normalisation["strip_non_letters"]:
         steps.append(("strip_non_letters", lambda t: _NON_LETTERS.sub(" ", t)))
-    if normalisation.get("collapse_whitespace", True):
+    if normalisation["collapse_whitespace"]:
         steps.append(("collapse_whitespace", lambda t: _WHITESPACE.sub(" ", t).strip()))
-    if normalisation.get("remove_stopwords", False):
-        remover = _stopword_remover(tuple(normalisation.get("stopwords_keep", [])))
+    if normalisation["remove_stopwords"]:
+        remover = _stopword_remover(tuple(normalisation["stopwords_keep"]))
         steps.append(("remove_stopwords", remover))
-    if normalisation.get("stem", False):
+    if normalisation["stem"]:
         steps.append(("stem", _stemmer().stem))
     return steps
 
@@ -265,11 +267,11 @@ def deduplicate_and_check_leakage(
 
     drop_mask = pd.Series(False, index=train.index)
     reasons = pd.Series("", index=train.index)
-    if deduplicate.get("within_train", False):
+    if deduplicate["within_train"]:
         dup = train.duplicated("text", keep="first")
         reasons[dup] = "duplicate_in_train"
         drop_mask |= dup
-    if deduplicate.get("leaked_from_train", False):
+    if deduplicate["leaked_from_train"]:
         leaked = train["text"].isin(set(valid["text"]) | set(test["text"])) & ~drop_mask
         reasons[leaked] = "train_text_in_valid_or_test"
         drop_mask |= leaked
@@ -281,35 +283,38 @@ def deduplicate_and_check_leakage(
 
 
 def build_quality_report(
-    train_invalid: pd.DataFrame,
-    valid_invalid: pd.DataFrame,
-    test_invalid: pd.DataFrame,
-    train_stats: dict[str, Any],
-    valid_stats: dict[str, Any],
-    test_stats: dict[str, Any],
-    train_emptied: pd.DataFrame,
-    valid_emptied: pd.DataFrame,
-    test_emptied: pd.DataFrame,
     duplicates: dict[str, Any],
     deduplicated: pd.DataFrame,
-    clean_train: pd.DataFrame,
-    clean_valid: pd.DataFrame,
-    clean_test: pd.DataFrame,
+    **per_split: Any,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Collect what every step found and removed into one report and one table.
+
+    Args:
+        duplicates: The report of ``deduplicate_and_check_leakage``.
+        deduplicated: Train rows it dropped.
+        **per_split: For every split ``<s>`` (in report order): ``<s>_invalid`` (rows
+            ``validate_rows`` rejected), ``<s>_stats`` (``normalise_texts`` stats),
+            ``<s>_emptied`` (rows emptied by normalisation) and ``<s>_clean``.
 
     Returns:
         ``(report, dropped_rows)``: a JSON-ready data-quality report (rows in/out,
         label counts, invalid rows by reason, normalisation stats, duplicates and
         leakage) and every dropped row with split, file, line and reason.
+
+    Raises:
+        ValueError: If a split lacks one of the four inputs.
     """
+    kinds = ("invalid", "stats", "emptied", "clean")
+    split_names = list(dict.fromkeys(key.rsplit("_", 1)[0] for key in per_split))
+    missing = [
+        f"{s}_{k}" for s in split_names for k in kinds if f"{s}_{k}" not in per_split
+    ]
+    if missing:
+        raise ValueError(f"build_quality_report lacks input(s) {missing}")
     parts = []
     splits: dict[str, Any] = {}
-    for split, invalid, stats, emptied, clean in (
-        ("train", train_invalid, train_stats, train_emptied, clean_train),
-        ("valid", valid_invalid, valid_stats, valid_emptied, clean_valid),
-        ("test", test_invalid, test_stats, test_emptied, clean_test),
-    ):
+    for split in split_names:
+        invalid, stats, emptied, clean = (per_split[f"{split}_{k}"] for k in kinds)
         splits[split] = {
             "rows_valid": stats["rows_in"],
             "rows_invalid": len(invalid),
