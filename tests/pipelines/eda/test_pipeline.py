@@ -62,17 +62,19 @@ def eda_run(tmp_path_factory, tiny_model_dir):
     shutil.copytree(SAMPLE_DIR, raw)
     with (raw / "valid.tsv").open("ab") as f:
         f.write(CORRUPT_LINES)
-    run_session(
-        root,
-        "preprocessing",
-        runtime_params={"preprocessing": {"validation": {"on_invalid": "drop"}}},
-    )
     runtime = {"eda": {"tokenizer": str(tiny_model_dir)}}
-    run_session(root, "eda", runtime_params=runtime)  # a separate run: catalog only
-    with KedroSession.create(
-        project_path=root, env="offline", runtime_params=runtime
-    ) as session:
-        catalog = session.load_context().catalog
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)  # hooks and logs (.viz/, info.log) write to the working dir
+        run_session(
+            root,
+            "preprocessing",
+            runtime_params={"preprocessing": {"validation": {"on_invalid": "drop"}}},
+        )
+        run_session(root, "eda", runtime_params=runtime)  # separate run: catalog only
+        with KedroSession.create(
+            project_path=root, env="offline", runtime_params=runtime
+        ) as session:
+            catalog = session.load_context().catalog
     return root, catalog, pipelines["eda"]
 
 
