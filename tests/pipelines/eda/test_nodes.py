@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,14 +16,24 @@ from quant_sentiment.pipelines.eda.nodes import (
     measure_lengths,
     ngram_analyzer,
     ngram_table,
-    parse_raw_split,
     quality_counts,
     split_label_counts,
     token_coverage,
     weighted_log_odds,
 )
 
+from ..preprocessing.conf_params import base_parameters
+
 LABELS = {"positive": 0, "neutral": 1, "negative": 2}
+
+
+def eda_params(**overrides):
+    """``params:eda`` as shipped (conf/base/parameters_eda.yml) with ``overrides``;
+    a dict override is merged into the shipped dict of that key."""
+    params = base_parameters("eda")
+    for key, value in overrides.items():
+        params[key] = {**params[key], **value} if isinstance(value, dict) else value
+    return params
 
 
 class WhitespaceTokenizer:
@@ -110,7 +119,9 @@ def test_quality_counts_finds_conflicting_labels():
 
 
 def test_measure_lengths_and_statistics(corpus):
-    lengths = measure_lengths(corpus, WhitespaceTokenizer(), {"token_batch_size": 2})
+    lengths = measure_lengths(
+        corpus, WhitespaceTokenizer(), eda_params(token_batch_size=2)
+    )
     assert lengths["n_chars"].tolist()[:3] == [19, 19, 15]
     assert lengths["n_words"].tolist() == [3, 3, 2, 2, 3, 2, 1, 3, 0]
     assert (lengths["n_tokens"] == lengths["n_words"] + 2).all()
@@ -125,7 +136,7 @@ def test_measure_lengths_and_statistics(corpus):
 
 
 def test_measure_lengths_with_a_real_tokenizer(tiny_bundle, corpus):
-    lengths = measure_lengths(corpus, tiny_bundle.tokenizer, {})
+    lengths = measure_lengths(corpus, tiny_bundle.tokenizer, eda_params())
     expected = [len(tiny_bundle.tokenizer(t)["input_ids"]) for t in corpus["text"]]
     assert lengths["n_tokens"].tolist() == expected
 
@@ -138,7 +149,7 @@ def test_token_coverage():
             "n_tokens": [10, 40, 70, 200],
         }
     )
-    table = token_coverage(lengths, {"truncation_lengths": [64, 32]})
+    table = token_coverage(lengths, eda_params(truncation_lengths=[64, 32]))
     train = table[(table["split"] == "train") & (table["label"] == "all")].set_index(
         "max_length"
     )
@@ -149,7 +160,7 @@ def test_token_coverage():
     neg = table[(table["label"] == "negative") & (table["max_length"] == 64)]
     assert neg["truncated_share"].item() == 1.0
     with pytest.raises(ValueError, match="positive integers"):
-        token_coverage(lengths, {"truncation_lengths": [0]})
+        token_coverage(lengths, eda_params(truncation_lengths=[0]))
 
 
 def test_ngram_analyzer_drops_ngrams_with_stopwords_only():
@@ -164,7 +175,7 @@ def test_ngram_analyzer_drops_ngrams_with_stopwords_only():
 
 
 def test_ngram_table(corpus):
-    eda = {"ngrams": {"orders": [1, 2], "top_n": 2, "remove_stopwords": False}}
+    eda = eda_params(ngrams={"orders": [1, 2], "top_n": 2, "remove_stopwords": False})
     table = ngram_table(corpus, eda, LABELS)
     top = table[(table["n"] == 1) & (table["label"] == "all")]
     assert top["ngram"].tolist() == ["enak", "sekali"]  # 4 and 3 occurrences
@@ -179,20 +190,22 @@ def test_ngram_table(corpus):
 
 def test_ngram_table_stopwords_switch(corpus):
     base = {"orders": [1], "top_n": 50, "stopwords_keep": ["tidak"]}
-    kept = ngram_table(corpus, {"ngrams": {**base, "remove_stopwords": False}}, LABELS)
+    kept = ngram_table(
+        corpus, eda_params(ngrams={**base, "remove_stopwords": False}), LABELS
+    )
     removed = ngram_table(
-        corpus, {"ngrams": {**base, "remove_stopwords": True}}, LABELS
+        corpus, eda_params(ngrams={**base, "remove_stopwords": True}), LABELS
     )
     assert "di" in set(kept["ngram"]) and "di" not in set(removed["ngram"])
     assert "tidak" in set(removed["ngram"])  # negation kept on purpose
 
 
 def test_ngram_table_word_splits(corpus):
-    eda = {"word_splits": ["valid"], "ngrams": {"orders": [1], "top_n": 10}}
+    eda = eda_params(word_splits=["valid"], ngrams={"orders": [1], "top_n": 10})
     table = ngram_table(corpus, eda, LABELS)
     assert set(table["ngram"]) == {"tidak", "enak", "bagus"}
     with pytest.raises(ValueError, match="unknown split"):
-        ngram_table(corpus, {"word_splits": ["dev"]}, LABELS)
+        ngram_table(corpus, eda_params(word_splits=["dev"]), LABELS)
 
 
 def test_weighted_log_odds_by_hand():
@@ -237,7 +250,7 @@ def test_distinctive_words_sign():
             "label": ["positive"] * 3 + ["negative"] * 3 + ["neutral"] * 2,
         }
     )
-    eda = {"distinctive": {"top_n": 10, "min_count": 1, "prior_scale": 1.0}}
+    eda = eda_params(distinctive={"top_n": 10, "min_count": 1, "prior_scale": 1.0})
     table = distinctive_words(frame, eda, LABELS)
     top = table[table["rank"] == 1].set_index("label")["word"]
     assert top["positive"] == "bagus" and top["negative"] == "buruk"
@@ -249,37 +262,24 @@ def test_distinctive_words_sign():
         table.set_index(["label", "word"]).loc[("positive", "bagus"), "count_in_label"]
         == 3
     )
-    few = distinctive_words(frame, {"distinctive": {"min_count": 3}}, LABELS)
+    few = distinctive_words(frame, eda_params(distinctive={"min_count": 3}), LABELS)
     assert set(few["word"]) == {"bagus", "buruk", "kamar"}
 
 
 def test_distinctive_words_needs_two_labels():
     frame = pd.DataFrame({"split": "train", "text": ["a b"], "label": ["positive"]})
-    assert distinctive_words(frame, {}, LABELS).empty
-
-
-def test_parse_raw_split_drops_and_reports_invalid_rows(label_map):
-    raw = pd.DataFrame(
-        {
-            "source": "f.tsv",
-            "line": [1, 2, 3, 4],
-            "raw": [b"enak\tpositive", b"no tab here", b"\tnegative", b"x\tmaybe"],
-        }
-    )
-    rows, invalid = parse_raw_split(raw, label_map, {"on_invalid": "error"})
-    assert rows["text"].tolist() == ["enak"]
-    assert invalid["check"].tolist() == ["column_count", "empty_text", "unknown_label"]
+    assert distinctive_words(frame, eda_params(), LABELS).empty
 
 
 def test_load_tokenizer_sources(tiny_model_dir, sample_splits, tmp_path):
     tok, info = nodes.load_tokenizer(
-        {"tokenizer": str(tiny_model_dir)},
+        eda_params(tokenizer=str(tiny_model_dir)),
         {"source": "scratch"},
         sample_splits["train"],
     )
     assert info["origin"] == "eda.tokenizer" and len(tok) == info["vocab_size"]
     tok, info = nodes.load_tokenizer(
-        {},
+        eda_params(),
         {"source": "scratch", "scratch": {"vocab_size": 300, "min_frequency": 1}},
         sample_splits["train"],
     )
@@ -287,27 +287,17 @@ def test_load_tokenizer_sources(tiny_model_dir, sample_splits, tmp_path):
     assert len(tok) <= 300
     with pytest.raises(OSError, match="eda.tokenizer"):
         nodes.load_tokenizer(
-            {"tokenizer": str(tmp_path / "missing")}, {}, sample_splits["train"]
+            eda_params(tokenizer=str(tmp_path / "missing")), {}, sample_splits["train"]
         )
 
 
-def test_parameter_file_matches_code_defaults():
-    import yaml
-
-    from quant_sentiment.pipelines.eda.nodes import DEFAULTS, eda_settings
-
-    conf = yaml.safe_load(
-        (
-            Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_eda.yml"
-        ).read_text()
-    )["eda"]
-    conf.pop("run")
-    assert conf == DEFAULTS
-    merged = eda_settings({"tokenizer": "x", "ngrams": {"top_n": 3}})
-    assert merged["tokenizer"] == "x" and merged["ngrams"]["top_n"] == 3
-    assert (
-        merged["ngrams"]["orders"] == [1, 2] and merged["truncation_lengths"][-1] == 256
-    )
+def test_nodes_have_no_code_defaults():
+    """Settings live in parameters_eda.yml only: a missing key is an error, not a
+    silently different value."""
+    lengths = pd.DataFrame({"split": ["train"], "label": ["positive"], "n_tokens": [5]})
+    with pytest.raises(KeyError, match="truncation_lengths"):
+        token_coverage(lengths, {})
+    assert not hasattr(nodes, "DEFAULTS")
 
 
 def test_matplotlib_png_dataset_roundtrip(tmp_path):

@@ -41,7 +41,7 @@ def project_catalog(tmp_path, monkeypatch):
         ("eval_int8_ort.test_predictions", ["text", "label_id", "pred_id"]),
         ("eval_fp16.misclassified", ["line", "text", "label", "pred_label"]),
         ("embed_valid_pairs", ["pair_id", "anchor", "positive"]),
-        ("eda_raw.table_top_terms", ["term", "count"]),
+        ("eda.raw.table_top_terms", ["term", "count"]),
     ],
 )
 def test_na_like_texts_round_trip_through_catalog(project_catalog, name, columns):

@@ -15,6 +15,8 @@ from quant_sentiment.pipelines.preprocessing.nodes import (
     validate_rows,
 )
 
+from .conf_params import base_parameters
+
 LABELS = {"positive": 0, "neutral": 1, "negative": 2}
 
 
@@ -32,7 +34,9 @@ GOOD = [b"enak sekali\tpositive", b"biasa saja\tneutral", b"buruk\tnegative"]
 
 
 def test_validate_accepts_good_rows():
-    rows, invalid = validate_rows(raw_frame(GOOD), LABELS, {})
+    rows, invalid = validate_rows(
+        raw_frame(GOOD), LABELS, base_parameters("preprocessing", "validation")
+    )
     assert rows["text"].tolist() == ["enak sekali", "biasa saja", "buruk"]
     assert rows["line"].tolist() == [1, 2, 3]
     assert invalid.empty
@@ -59,13 +63,19 @@ def test_validate_names_file_line_and_problem(bad, check, fragment):
         validate_rows(
             raw_frame(lines, "data/01_raw/smsa/train.tsv"),
             LABELS,
-            {"on_invalid": "error"},
+            base_parameters("preprocessing", "validation", on_invalid="error"),
         )
     message = str(err.value)
     assert "data/01_raw/smsa/train.tsv, line 4:" in message
     assert fragment in message
     rows, invalid = validate_rows(
-        raw_frame(lines), LABELS, {"on_invalid": "drop", "max_drop_share": 0.5}
+        raw_frame(lines),
+        LABELS,
+        base_parameters(
+            "preprocessing",
+            "validation",
+            **{"on_invalid": "drop", "max_drop_share": 0.5},
+        ),
     )
     assert len(rows) == 3
     assert invalid[["line", "check"]].values.tolist() == [[4, check]]
@@ -73,7 +83,11 @@ def test_validate_names_file_line_and_problem(bad, check, fragment):
 
 def test_validate_rejects_unknown_mode():
     with pytest.raises(ValueError, match="on_invalid"):
-        validate_rows(raw_frame(GOOD), LABELS, {"on_invalid": "ignore"})
+        validate_rows(
+            raw_frame(GOOD),
+            LABELS,
+            base_parameters("preprocessing", "validation", on_invalid="ignore"),
+        )
 
 
 def frame(texts, labels=None):
@@ -88,12 +102,15 @@ def frame(texts, labels=None):
     )
 
 
+def normalisation(**overrides):
+    """``preprocessing.normalisation`` as shipped, with ``overrides``."""
+    return base_parameters("preprocessing", "normalisation", **overrides)
+
+
 def test_normalise_counts_changes_per_step():
     rows = frame(["Enak  SEKALI !!", "harga 50 ribu , murah", "oke"])
     clean, stats, emptied = normalise_texts(
-        rows,
-        LABELS,
-        {"lowercase": True, "strip_non_letters": True, "collapse_whitespace": True},
+        rows, LABELS, normalisation(strip_non_letters=True)
     )
     assert clean["text"].tolist() == ["enak sekali", "harga ribu murah", "oke"]
     assert stats["steps"]["lowercase"]["rows_changed"] == 1
@@ -110,7 +127,9 @@ def test_normalise_counts_changes_per_step():
 def test_stopwords_keep_negation_and_stemming():
     rows = frame(["saya tidak suka makanannya", "yang dan di"])
     clean, stats, emptied = normalise_texts(
-        rows, LABELS, {"remove_stopwords": True, "stopwords_keep": ["tidak"]}
+        rows,
+        LABELS,
+        normalisation(remove_stopwords=True, stopwords_keep=["tidak"]),
     )
     assert clean["text"].tolist() == ["tidak suka makanannya"]
     assert emptied[["line", "check"]].values.tolist() == [
@@ -118,7 +137,7 @@ def test_stopwords_keep_negation_and_stemming():
     ]
     assert stats["rows_emptied"] == 1
     stemmed, _, _ = normalise_texts(
-        frame(["pelayanannya mengecewakan"]), LABELS, {"stem": True}
+        frame(["pelayanannya mengecewakan"]), LABELS, normalisation(stem=True)
     )
     assert stemmed["text"].tolist() == ["layan kecewa"]
 
@@ -130,7 +149,9 @@ def test_duplicates_and_leakage_report_and_optional_drops():
     )
     valid = frame(["b", "x"], ["neutral", "neutral"])
     test = frame(["c", "y"], ["negative", "negative"])
-    tr, _, _, report, dropped = deduplicate_and_check_leakage(train, valid, test, {})
+    tr, _, _, report, dropped = deduplicate_and_check_leakage(
+        train, valid, test, base_parameters("preprocessing", "deduplicate")
+    )
     assert len(tr) == 5 and dropped.empty
     within = report["within_split"]["train"]
     assert within == {
@@ -163,22 +184,18 @@ def test_quality_report_collects_every_dropped_row():
     stats = {"rows_in": 2, "steps": {}, "rows_emptied": 0, "rows_out": 2}
     clean = frame(["a", "b"]).assign(label_id=0)
     dedup = frame(["a"]).assign(check="duplicate_in_train", reason="r")
-    report, dropped = build_quality_report(
-        invalid,
-        none,
-        none,
-        stats,
-        stats,
-        stats,
-        none,
-        none,
-        none,
-        {"x": 1},
-        dedup,
-        clean,
-        clean,
-        clean,
-    )
+    per_split = {
+        f"{split}_{kind}": value
+        for split in ("train", "valid", "test")
+        for kind, value in (
+            ("invalid", invalid if split == "train" else none),
+            ("stats", stats),
+            ("emptied", none),
+            ("clean", clean),
+        )
+    }
+    report, dropped = build_quality_report({"x": 1}, dedup, **per_split)
+    assert list(report["splits"]) == ["train", "valid", "test"]
     assert report["rows_dropped_total"] == 2
     assert report["splits"]["train"]["invalid_by_check"] == {"undecodable": 1}
     assert dropped["split"].tolist() == ["train", "train"]

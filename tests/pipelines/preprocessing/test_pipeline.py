@@ -1,30 +1,73 @@
 """The preprocessing pipeline end to end with SequentialRunner on the sample corpus."""
 
+import pandas as pd
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
-from kedro_datasets.pandas import CSVDataset
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
 from quant_sentiment.datasets import RawLinesDataset
 from quant_sentiment.pipelines.preprocessing import create_pipeline
 from tests.conftest import LABEL_MAP, SAMPLE_DIR
 
+from .conf_params import base_parameters
+
+SPLITS = ("train", "valid", "test")
+# Catalog names other pipelines and users read: they must stay the pipeline's outputs.
+PUBLIC_OUTPUTS = {
+    *(f"clean_{s}" for s in SPLITS),
+    *(f"validated_{s}" for s in SPLITS),
+    *(f"invalid_rows_{s}" for s in SPLITS),
+    "preprocessing_report",
+    "preprocessing_dropped_rows",
+}
+
+
+def sample_catalog(tmp_path, raw_dir=SAMPLE_DIR, **validation) -> DataCatalog:
+    catalog = DataCatalog(
+        {f"raw_{s}": RawLinesDataset(str(raw_dir / f"{s}.tsv")) for s in SPLITS}
+    )
+    catalog["params:model.label_map"] = LABEL_MAP
+    catalog["params:preprocessing.validation"] = base_parameters(
+        "preprocessing", "validation", **validation
+    )
+    catalog["params:preprocessing.normalisation"] = base_parameters(
+        "preprocessing", "normalisation"
+    )
+    catalog["params:preprocessing.deduplicate"] = base_parameters(
+        "preprocessing", "deduplicate"
+    )
+    for s in SPLITS:
+        catalog[f"clean_{s}"] = CSVDataset(filepath=str(tmp_path / f"clean_{s}.csv"))
+        for name in ("validated", "invalid_rows"):
+            catalog[f"{name}_{s}"] = ParquetDataset(
+                filepath=str(tmp_path / f"{name}_{s}.parquet")
+            )
+    return catalog
+
+
+def test_structure_namespaces_and_public_names():
+    pipeline = create_pipeline()
+    names = [n.name for n in pipeline.nodes]
+    assert all(name.startswith("preprocessing.") for name in names), names
+    assert {n.namespace for n in pipeline.nodes} == {
+        "preprocessing",
+        *(f"preprocessing.{s}" for s in SPLITS),
+    }
+    assert "preprocessing.train.validate_rows" in names
+    assert PUBLIC_OUTPUTS <= pipeline.all_outputs()
+    assert pipeline.inputs() == {
+        *(f"raw_{s}" for s in SPLITS),
+        "params:model.label_map",
+        "params:preprocessing.validation",
+        "params:preprocessing.normalisation",
+        "params:preprocessing.deduplicate",
+    }
+    # the namespaces group nodes; no dataset name carries a namespace prefix
+    assert not any("." in d for d in pipeline.datasets() if not d.startswith("params:"))
+
 
 def test_pipeline_on_sample_corpus(tmp_path):
-    catalog = DataCatalog(
-        {
-            f"raw_{s}": RawLinesDataset(str(SAMPLE_DIR / f"{s}.tsv"))
-            for s in ("train", "valid", "test")
-        }
-    )
-    catalog["params:preprocessing.label_map"] = LABEL_MAP
-    catalog["params:preprocessing.validation"] = {"on_invalid": "error"}
-    catalog["params:preprocessing.normalisation"] = {
-        "lowercase": True,
-        "collapse_whitespace": True,
-    }
-    catalog["params:preprocessing.deduplicate"] = {}
-    for name in ("clean_train", "clean_valid", "clean_test"):
-        catalog[name] = CSVDataset(filepath=str(tmp_path / f"{name}.csv"))
+    catalog = sample_catalog(tmp_path)
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     assert set(outputs) == {"preprocessing_report", "preprocessing_dropped_rows"}
     report = outputs["preprocessing_report"].load()
@@ -38,3 +81,29 @@ def test_pipeline_on_sample_corpus(tmp_path):
     clean = catalog.load("clean_train")
     assert set(clean.columns) >= {"source", "line", "text", "label", "label_id"}
     assert outputs["preprocessing_dropped_rows"].load().empty
+    validated = catalog.load("validated_train")
+    assert list(validated.columns) == ["source", "line", "text", "label"]
+    assert len(validated) == 240 and validated["line"].tolist() == list(range(1, 241))
+    assert catalog.load("invalid_rows_valid").empty
+
+
+def test_validated_and_invalid_rows_are_saved_exactly(tmp_path):
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir()
+    for s in SPLITS:
+        (raw_dir / f"{s}.tsv").write_bytes((SAMPLE_DIR / f"{s}.tsv").read_bytes())
+    with (raw_dir / "valid.tsv").open("ab") as f:
+        f.write(b"  NA \tneutral\nno label here\n\xff\xfe\tpositive\n")
+    catalog = sample_catalog(tmp_path, raw_dir, on_invalid="drop")
+    SequentialRunner().run(create_pipeline(), catalog)
+    validated = catalog.load("validated_valid")
+    assert len(validated) == 61
+    assert validated["text"].iloc[-1] == "  NA "  # not read back as NaN or stripped
+    assert validated["line"].dtype.kind == "i"
+    invalid = catalog.load("invalid_rows_valid")
+    assert invalid[["line", "check"]].values.tolist() == [
+        [62, "column_count"],
+        [63, "undecodable"],
+    ]
+    assert pd.isna(invalid["text"].iloc[1])
+    assert catalog.load("invalid_rows_train").empty

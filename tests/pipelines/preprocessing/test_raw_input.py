@@ -19,6 +19,7 @@ from quant_sentiment.pipelines.preprocessing.nodes import (
     validate_rows,
 )
 from tests.conftest import LABEL_MAP
+from tests.pipelines.preprocessing.conf_params import base_parameters
 
 GOOD = b"enak sekali\tpositive\nbiasa saja\tneutral\nburuk\tnegative\n"
 DEFAULTS = {"on_invalid": "error"}
@@ -31,7 +32,8 @@ def load(tmp_path, payload: bytes, name: str = "train.tsv") -> pd.DataFrame:
 
 
 def run_validate(tmp_path, payload: bytes, **validation):
-    return validate_rows(load(tmp_path, payload), LABEL_MAP, validation)
+    settings = base_parameters("preprocessing", "validation", **validation)
+    return validate_rows(load(tmp_path, payload), LABEL_MAP, settings)
 
 
 # ------------------------------------------------------------------ 2. empty splits
@@ -68,7 +70,11 @@ def test_split_emptied_by_normalisation_stops():
         {"source": "f.tsv", "line": [1], "text": ["!!!"], "label": ["positive"]}
     )
     with pytest.raises(DataValidationError, match=r"^f.tsv: all 1 text\(s\) are empty"):
-        normalise_texts(rows, LABEL_MAP, {"strip_non_letters": True})
+        normalise_texts(
+            rows,
+            LABEL_MAP,
+            base_parameters("preprocessing", "normalisation", strip_non_letters=True),
+        )
 
 
 # ------------------------------------------------------------------ 3. stray \r
@@ -81,7 +87,9 @@ def test_lone_carriage_return_neither_splits_nor_shifts_lines(tmp_path):
     raw = load(tmp_path, payload)
     assert raw["line"].tolist() == [1, 2, 3]
     assert raw["raw"].tolist()[0] == b"enak\rsekali\tpositive"
-    rows, invalid = validate_rows(raw, LABEL_MAP, {})
+    rows, invalid = validate_rows(
+        raw, LABEL_MAP, base_parameters("preprocessing", "validation")
+    )
     assert rows[["line", "label"]].values.tolist() == [
         [1, "positive"],
         [2, "neutral"],
@@ -110,10 +118,17 @@ def test_byte_order_mark_is_stripped_and_reported(tmp_path, caplog):
     stats = {"rows_in": 3, "steps": {}}
     clean = rows.assign(label_id=0)
     none = invalid.iloc[0:0]
-    report, dropped = build_quality_report(
-        invalid, none, none, stats, stats, stats, none, none, none, {}, none, clean,
-        clean, clean,
-    )  # fmt: skip
+    per_split = {
+        f"{split}_{kind}": value
+        for split, bad in (("train", invalid), ("valid", none), ("test", none))
+        for kind, value in (
+            ("invalid", bad),
+            ("stats", stats),
+            ("emptied", none),
+            ("clean", clean),
+        )
+    }
+    report, dropped = build_quality_report({}, none, **per_split)
     assert report["splits"]["train"]["byte_order_mark"] is True
     assert report["splits"]["train"]["modified_by_check"] == {"byte_order_mark": 1}
     assert report["rows_dropped_total"] == 0
@@ -214,10 +229,16 @@ def test_pipeline_reports_every_change(tmp_path):
             if (tmp_path / f"{s}.tsv").write_bytes(payloads[s])
         }
     )
-    catalog["params:preprocessing.label_map"] = LABEL_MAP
-    catalog["params:preprocessing.validation"] = {"max_chars": 12}
-    catalog["params:preprocessing.normalisation"] = {"lowercase": False}
-    catalog["params:preprocessing.deduplicate"] = {}
+    catalog["params:model.label_map"] = LABEL_MAP
+    catalog["params:preprocessing.validation"] = base_parameters(
+        "preprocessing", "validation", max_chars=12
+    )
+    catalog["params:preprocessing.normalisation"] = base_parameters(
+        "preprocessing", "normalisation", lowercase=False
+    )
+    catalog["params:preprocessing.deduplicate"] = base_parameters(
+        "preprocessing", "deduplicate"
+    )
     catalog["clean_train"] = CSVDataset(
         filepath=str(tmp_path / "clean_train.csv"),
         load_args={"keep_default_na": False, "na_filter": False},
@@ -243,8 +264,10 @@ def test_pipeline_reports_every_change(tmp_path):
     assert clean["text"].tolist() == ["NULL", "N/A x", "y" * 12, "nan"]
 
 
-def test_eda_counts_only_dropped_rows_and_never_stops_on_drop_share():
-    from quant_sentiment.pipelines.eda.nodes import parse_raw_split, quality_counts
+def test_eda_counts_only_dropped_rows():
+    """The raw view's quality table counts rows ``validate_rows`` dropped, not the
+    rows it kept but changed (BOM stripped, ``\r`` normalised, truncated)."""
+    from quant_sentiment.pipelines.eda.nodes import quality_counts
 
     raw = pd.DataFrame(
         {
@@ -253,9 +276,12 @@ def test_eda_counts_only_dropped_rows_and_never_stops_on_drop_share():
             "raw": [b"\xef\xbb\xbfenak\tpositive", b"x\tmaybe", b"\tnegative"],
         }
     )
-    rows, invalid = parse_raw_split(raw, LABEL_MAP, {"on_invalid": "error"})
+    settings = base_parameters(
+        "preprocessing", "validation", on_invalid="drop", max_drop_share=1.0
+    )
+    rows, invalid = validate_rows(raw, LABEL_MAP, settings)
     assert rows["text"].tolist() == ["enak"]
-    corpus = rows.assign(split="train")
-    table = quality_counts(corpus, invalid.assign(split="train"))
+    assert invalid["action"].tolist().count("dropped") == 2
+    table = quality_counts(rows.assign(split="train"), invalid.assign(split="train"))
     assert table.loc[0, "dropped_upstream"] == 2
     assert "dropped_byte_order_mark" not in table

@@ -2,8 +2,12 @@
 
 A *corpus* here is one frame with the rows of all splits and the columns ``split``,
 ``text`` and ``label`` (``source``/``line`` kept when present). The same template
-of nodes runs on the raw splits (parsed by the preprocessing node ``validate_rows``)
-and on the cleaned splits, so that the effect of preprocessing shows side by side.
+of nodes runs on the raw splits (the rows the preprocessing node ``validate_rows``
+accepted, ``validated_<split>``) and on the cleaned splits, so that the effect of
+preprocessing shows side by side.
+
+Every setting comes from ``params:eda`` (``conf/base/parameters_eda.yml``); label names
+and ``max_length`` come from ``params:model``.
 
 Word definitions used throughout:
 
@@ -29,8 +33,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from quant_sentiment.modeling import SCRATCH, train_wordpiece_tokenizer
-from quant_sentiment.pipelines.preprocessing.nodes import validate_rows
+from quant_sentiment.modeling import SCRATCH, label_names, train_wordpiece_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -41,32 +44,11 @@ LENGTH_MEASURES = {
     "n_words": "words",
     "n_tokens": "model tokens",
 }
-_NEGATIONS = ["tidak", "belum", "bukan", "jangan", "tak", "kurang"]
-# Defaults of ``params:eda`` (conf/base/parameters_eda.yml holds the same values).
-# Nodes merge the given settings over them, so a partial ``eda`` dict (e.g. from
-# ``--params eda.tokenizer=...``, which replaces the whole key in a non-base env) works.
-DEFAULTS: dict[str, Any] = {
-    "tokenizer": None,
-    "token_batch_size": 1000,
-    "truncation_lengths": [32, 64, 128, 256],
-    "coverage_target": 0.99,
-    "histogram_bins": 40,
-    "figure_top_n": 15,
-    "word_splits": None,
-    "ngrams": {
-        "orders": [1, 2],
-        "top_n": 20,
-        "remove_stopwords": True,
-        "stopwords_keep": _NEGATIONS,
-    },
-    "distinctive": {
-        "top_n": 20,
-        "min_count": 5,
-        "prior_scale": 1.0,
-        "remove_stopwords": False,
-        "stopwords_keep": _NEGATIONS,
-    },
-}
+# Distinctive words are ranked between at least this many labels.
+MIN_LABELS = 2
+# ``rate_in_label`` / ``rate_in_rest`` are per this many words.
+RATE_PER = 1000
+_MATRIX_NDIM = 2  # classes x words
 _QUANTILES = {
     "p25": 0.25,
     "median": 0.5,
@@ -77,36 +59,7 @@ _QUANTILES = {
 }
 
 
-def eda_settings(eda: dict[str, Any] | None) -> dict[str, Any]:
-    """``eda`` parameters merged over :data:`DEFAULTS` (nested dicts merged too)."""
-    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
-    for key, value in (eda or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
-
-
 # ----------------------------------------------------------------------------- inputs
-def parse_raw_split(
-    raw: pd.DataFrame, label_map: dict[str, int], validation: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse a ``RawLinesDataset`` frame with the preprocessing node ``validate_rows``.
-
-    The raw view must show broken rows rather than stop on them, so ``on_invalid`` is
-    forced to ``drop`` and ``max_drop_share`` to 1; the dropped rows come back with
-    their ``check`` and ``reason`` and are counted in the quality table. (An empty
-    split still stops.)
-
-    Returns:
-        ``(rows, invalid)`` as returned by ``validate_rows``.
-    """
-    return validate_rows(
-        raw, label_map, {**validation, "on_invalid": "drop", "max_drop_share": 1.0}
-    )
-
-
 def combine_splits(
     train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame
 ) -> pd.DataFrame:
@@ -131,7 +84,8 @@ def combine_splits(
 def combine_invalid_rows(
     train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame
 ) -> pd.DataFrame:
-    """Stack the rows ``validate_rows`` dropped per split, with a ``split`` column."""
+    """Stack the rows ``validate_rows`` rejected per split (``invalid_rows_<split>``)
+    with a ``split`` column."""
     parts = [
         f.assign(split=s)
         for s, f in (("train", train), ("valid", valid), ("test", test))
@@ -156,25 +110,24 @@ def load_tokenizer(
         OSError: If the source cannot be loaded (e.g. a hub id offline), with what
             to set instead.
     """
-    eda = eda_settings(eda)
-    source = eda.get("tokenizer") or model.get("source")
+    source = eda["tokenizer"] or model["source"]
     if not source:
         raise ValueError(
             "No tokenizer configured: set eda.tokenizer or finetune.model.source."
         )
     source = str(source)
     if source == SCRATCH:
-        scratch = model.get("scratch") or {}
+        scratch = model["scratch"]
         tokenizer = train_wordpiece_tokenizer(
             clean_train["text"].astype(str).tolist(),
-            vocab_size=int(scratch.get("vocab_size", 8000)),
-            min_frequency=int(scratch.get("min_frequency", 2)),
+            vocab_size=int(scratch["vocab_size"]),
+            min_frequency=int(scratch["min_frequency"]),
         )
         origin = "WordPiece trained on clean_train (finetune.model.scratch)"
     else:
         from transformers import AutoTokenizer
 
-        revision = None if eda.get("tokenizer") else model.get("revision")
+        revision = None if eda["tokenizer"] else model.get("revision")
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
         except (OSError, ValueError) as exc:
@@ -186,7 +139,7 @@ def load_tokenizer(
                 "`--params eda.tokenizer=<model folder>`) or run with "
                 "`--env=offline` / `--env=minilm` (packaged all-MiniLM-L6-v2)."
             ) from exc
-        origin = "eda.tokenizer" if eda.get("tokenizer") else "finetune.model.source"
+        origin = "eda.tokenizer" if eda["tokenizer"] else "finetune.model.source"
     info = {
         "source": source,
         "origin": origin,
@@ -198,10 +151,6 @@ def load_tokenizer(
 
 
 # ----------------------------------------------------------------------------- tables
-def _label_order(label_map: dict[str, int]) -> list[str]:
-    return [k for k, _ in sorted(label_map.items(), key=lambda kv: kv[1])]
-
-
 def _split_order(corpus: pd.DataFrame) -> list[str]:
     known = [s for s in ("train", "valid", "test") if s in set(corpus["split"])]
     return known + sorted(set(corpus["split"]) - set(known))
@@ -216,7 +165,7 @@ def split_label_counts(corpus: pd.DataFrame, label_map: dict[str, int]) -> pd.Da
     Returns:
         Columns ``split``, ``label``, ``count``, ``share``.
     """
-    labels = _label_order(label_map)
+    labels = label_names(label_map)
     labels += sorted(set(corpus["label"].dropna().astype(str)) - set(labels))
     rows = []
     for split in [*_split_order(corpus), ALL]:
@@ -298,9 +247,8 @@ def measure_lengths(
     Returns:
         ``split``, ``label``, ``n_chars``, ``n_words``, ``n_tokens``.
     """
-    eda = eda_settings(eda)
     texts = corpus["text"].fillna("").astype(str).tolist()
-    batch = int(eda.get("token_batch_size", 1000))
+    batch = int(eda["token_batch_size"])
     n_tokens: list[int] = []
     for start in tqdm(
         range(0, len(texts), batch),
@@ -334,7 +282,7 @@ def length_statistics(lengths: pd.DataFrame, label_map: dict[str, int]) -> pd.Da
         (``n_chars``/``n_words``/``n_tokens``), ``count``, ``mean``, ``std``, ``min``,
         ``p25``, ``median``, ``p75``, ``p90``, ``p95``, ``p99``, ``max``.
     """
-    labels = [lab for lab in _label_order(label_map) if lab in set(lengths["label"])]
+    labels = [lab for lab in label_names(label_map) if lab in set(lengths["label"])]
     labels += sorted(set(lengths["label"]) - set(labels))
     rows = []
     for split in [*_split_order(lengths), ALL]:
@@ -372,14 +320,11 @@ def token_coverage(lengths: pd.DataFrame, eda: dict[str, Any]) -> pd.DataFrame:
         ``split``, ``label``, ``max_length``, ``texts``, ``truncated``,
         ``truncated_share``, ``tokens_lost_share`` (tokens beyond ``L`` / all tokens).
     """
-    eda = eda_settings(eda)
-    thresholds = sorted(
-        int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256])
-    )
+    thresholds = sorted(int(x) for x in eda["truncation_lengths"])
     if not thresholds or thresholds[0] < 1:
         raise ValueError(
             f"eda.truncation_lengths must be positive integers, got "
-            f"{eda.get('truncation_lengths')!r}"
+            f"{eda['truncation_lengths']!r}"
         )
     rows = []
     groups = [(s, ALL) for s in [*_split_order(lengths), ALL]]
@@ -424,11 +369,9 @@ def _sastrawi_stopwords() -> frozenset[str]:
 def stopword_set(settings: dict[str, Any]) -> frozenset[str]:
     """Sastrawi's Indonesian stop words minus ``stopwords_keep`` (e.g. negations);
     empty when ``remove_stopwords`` is false."""
-    if not settings.get("remove_stopwords", False):
+    if not settings["remove_stopwords"]:
         return frozenset()
-    return _sastrawi_stopwords() - {
-        w.lower() for w in settings.get("stopwords_keep", [])
-    }
+    return _sastrawi_stopwords() - {w.lower() for w in settings["stopwords_keep"]}
 
 
 def ngram_analyzer(n: int, stopwords: Iterable[str] = ()) -> Callable[[str], list[str]]:
@@ -491,22 +434,21 @@ def ngram_table(
         ``share`` (of all n-grams of that order in the group), ``documents`` (texts
         containing it).
     """
-    eda = eda_settings(eda)
-    settings = eda.get("ngrams", {})
-    top_n = int(settings.get("top_n", 20))
+    settings = eda["ngrams"]
+    top_n = int(settings["top_n"])
     stop = stopword_set(settings)
-    corpus = _select_splits(corpus, eda.get("word_splits"))
+    corpus = _select_splits(corpus, eda["word_splits"])
     texts = corpus["text"].fillna("").astype(str)
     labels = corpus["label"].astype(str).to_numpy()
     rows = []
-    for n in settings.get("orders", [1, 2]):
+    for n in settings["orders"]:
         matrix, vocab = count_terms(texts, int(n), stop)
         if not len(vocab):
             continue
         groups = [(ALL, np.ones(len(labels), bool))]
         groups += [
             (lab, labels == lab)
-            for lab in _label_order(label_map)
+            for lab in label_names(label_map)
             if (labels == lab).any()
         ]
         for label, mask in groups:
@@ -560,7 +502,7 @@ def weighted_log_odds(
     """
     counts = np.asarray(counts, dtype=float)
     prior = np.asarray(prior, dtype=float)
-    if counts.ndim != 2 or prior.shape != (counts.shape[1],):  # noqa: PLR2004 - a matrix
+    if counts.ndim != _MATRIX_NDIM or prior.shape != (counts.shape[1],):
         raise ValueError(
             f"counts must be classes × words and prior one value per word; "
             f"got {counts.shape} and {prior.shape}"
@@ -593,17 +535,16 @@ def distinctive_words(
         ``delta``, ``count_in_label``, ``count_in_rest``, ``rate_in_label`` and
         ``rate_in_rest`` (per 1,000 words).
     """
-    eda = eda_settings(eda)
-    settings = eda.get("distinctive", {})
-    top_n = int(settings.get("top_n", 15))
-    min_count = int(settings.get("min_count", 1))
-    scale = float(settings.get("prior_scale", 1.0))
+    settings = eda["distinctive"]
+    top_n = int(settings["top_n"])
+    min_count = int(settings["min_count"])
+    scale = float(settings["prior_scale"])
     if scale <= 0:
         raise ValueError(f"eda.distinctive.prior_scale must be > 0, got {scale}")
-    corpus = _select_splits(corpus, eda.get("word_splits"))
+    corpus = _select_splits(corpus, eda["word_splits"])
     labels_present = [
         lab
-        for lab in _label_order(label_map)
+        for lab in label_names(label_map)
         if (corpus["label"].astype(str) == lab).any()
     ]
     columns = [
@@ -617,7 +558,7 @@ def distinctive_words(
         "rate_in_label",
         "rate_in_rest",
     ]
-    if len(labels_present) < 2:  # noqa: PLR2004 - a contrast needs two
+    if len(labels_present) < MIN_LABELS:
         logger.warning(
             "distinctive words need at least two labels; found %s", labels_present
         )
@@ -650,8 +591,8 @@ def distinctive_words(
                     delta[k, i],
                     int(counts[k, i]),
                     int(rest[k, i]),
-                    1000 * counts[k, i] / n_label,
-                    1000 * rest[k, i] / n_rest if n_rest else np.nan,
+                    RATE_PER * counts[k, i] / n_label,
+                    RATE_PER * rest[k, i] / n_rest if n_rest else np.nan,
                 )
             )
     return pd.DataFrame(rows, columns=columns)
@@ -678,15 +619,15 @@ def preprocessing_effect(
     clean_lengths: pd.DataFrame,
     raw_coverage: pd.DataFrame,
     clean_coverage: pd.DataFrame,
-    finetune: dict[str, Any],
+    max_length: int,
 ) -> pd.DataFrame:
     """Raw vs cleaned splits side by side: rows, duplicates, vocabulary, lengths and
-    the share truncated at the configured ``finetune.max_length``.
+    the share truncated at the model's ``max_length`` (``params:model.max_length``).
 
     Returns:
         One row per split (and ``all``) and view (``raw``/``clean``).
     """
-    max_length = int(finetune.get("max_length", 128))
+    max_length = int(max_length)
     frames = []
     for view, quality, lengths, coverage in (
         ("raw", raw_quality, raw_lengths, raw_coverage),

@@ -1,9 +1,13 @@
 """Wiring of the ``eda`` pipeline.
 
-Inputs are prepared once per view: ``raw_<split>`` parsed by the preprocessing node
-``validate_rows`` (view ``raw``) and ``clean_<split>`` (view ``clean``). One template
-of table and figure nodes then runs under the namespaces ``eda_raw`` and
-``eda_clean``; a final node compares the views and writes the report.
+Everything runs under one namespace, ``eda``: the nodes of each view under ``eda.raw``
+and ``eda.clean``, the tokenizer and the report under ``eda``. Nothing is parsed
+twice: the raw view reads what the preprocessing pipeline saved, ``validated_<split>``
+(rows ``validate_rows`` accepted) and ``invalid_rows_<split>`` (rows it rejected); the
+cleaned view reads ``clean_<split>`` and ``preprocessing_dropped_rows``. One template of
+table and figure nodes runs per view; its datasets are named ``eda.<view>.<name>``
+(e.g. ``eda.raw.table_quality``); a final node compares the views and writes
+``eda_report``.
 """
 
 from functools import partial, update_wrapper
@@ -19,7 +23,6 @@ from .nodes import (
     load_tokenizer,
     measure_lengths,
     ngram_table,
-    parse_raw_split,
     preprocessing_effect,
     quality_counts,
     render_markdown_tables,
@@ -28,6 +31,7 @@ from .nodes import (
 )
 from .report import SECTIONS, VIEWS, build_report
 
+NAMESPACE = "eda"
 SPLITS = ("train", "valid", "test")
 TABLES = (
     "split_label_counts",
@@ -37,64 +41,40 @@ TABLES = (
     "ngrams",
     "distinctive_words",
 )
-VIEW_TITLES = {"raw": "raw splits, validate_rows", "clean": "cleaned splits, clean_*"}
-SHARED = {
-    "params:eda": "params:eda",
-    "params:preprocessing.label_map": "params:preprocessing.label_map",
-}
+VIEW_TITLES = {"raw": "raw splits, validated_*", "clean": "cleaned splits, clean_*"}
+LABEL_MAP = "params:model.label_map"
+SHARED_PARAMETERS = {"params:eda", LABEL_MAP}
 
 
-def _inputs() -> Pipeline:
-    """Per-view corpus (all splits stacked) and the rows dropped before the view."""
-    parse = [
-        Node(
-            parse_raw_split,
-            inputs=[
-                f"raw_{s}",
-                "params:preprocessing.label_map",
-                "params:preprocessing.validation",
-            ],
-            outputs=[f"eda_parsed_{s}", f"eda_invalid_{s}"],
-            name=f"eda_parse_raw_{s}",
-        )
-        for s in SPLITS
-    ]
-    return Pipeline(
-        [
-            *parse,
-            Node(
-                combine_splits,
-                inputs=[f"eda_parsed_{s}" for s in SPLITS],
-                outputs="eda_raw.corpus",
-                name="eda_combine_raw_splits",
-            ),
-            Node(
-                combine_invalid_rows,
-                inputs=[f"eda_invalid_{s}" for s in SPLITS],
-                outputs="eda_raw.dropped",
-                name="eda_combine_raw_invalid_rows",
-            ),
-            Node(
-                combine_splits,
-                inputs=[f"clean_{s}" for s in SPLITS],
-                outputs="eda_clean.corpus",
-                name="eda_combine_clean_splits",
-            ),
-            Node(
-                load_tokenizer,
-                inputs=["params:eda", "params:finetune.model", "clean_train"],
-                outputs=["eda_tokenizer", "eda_tokenizer_info"],
-                name="eda_load_tokenizer",
-            ),
+def view_dataset(view: str, name: str) -> str:
+    """Catalog name of a dataset of one view, e.g. ``eda.raw.table_quality``."""
+    return f"{NAMESPACE}.{view}.{name}"
+
+
+def _view_sources(view: str) -> tuple[Pipeline, dict[str, str]]:
+    """Nodes making the view's ``corpus`` (all splits stacked) and ``dropped`` (rows
+    removed before the view), and the mapping of the template's free inputs."""
+    if view == "raw":
+        validated = [f"validated_{s}" for s in SPLITS]
+        invalid = [f"invalid_rows_{s}" for s in SPLITS]
+        nodes = [
+            Node(combine_splits, validated, "corpus", name="combine_splits"),
+            Node(combine_invalid_rows, invalid, "dropped", name="combine_invalid_rows"),
         ]
-    )
+        return Pipeline(nodes), {name: name for name in validated + invalid}
+    clean = [f"clean_{s}" for s in SPLITS]
+    nodes = [Node(combine_splits, clean, "corpus", name="combine_splits")]
+    return Pipeline(nodes), {
+        **{name: name for name in clean},
+        "dropped": "preprocessing_dropped_rows",
+    }
 
 
 def _view_template(view: str) -> Pipeline:
     """Tables and figures of one view, from ``corpus`` and ``dropped``; ``view``
     only sets the titles of figures and the Markdown tables."""
-    label_map, eda = "params:preprocessing.label_map", "params:eda"
-    title = VIEW_TITLES.get(view, view)
+    label_map, eda = LABEL_MAP, "params:eda"
+    title = VIEW_TITLES[view]
 
     def titled(func):
         return update_wrapper(partial(func, view=title), func)
@@ -201,52 +181,60 @@ def _view_template(view: str) -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    """Create the ``eda`` pipeline (views ``eda_raw`` and ``eda_clean``)."""
-    views = sum(
-        Pipeline(
-            _view_template(view),
-            namespace=f"eda_{view}",
-            inputs={
-                "eda_tokenizer": "eda_tokenizer",
-                "dropped": (
-                    "eda_raw.dropped" if view == "raw" else "preprocessing_dropped_rows"
-                ),
-            },
-            parameters=SHARED,
-        )
-        for view in VIEWS
+def _view(view: str) -> Pipeline:
+    sources, inputs = _view_sources(view)
+    return Pipeline(
+        sources + _view_template(view),
+        namespace=f"{NAMESPACE}.{view}",
+        inputs={**inputs, "eda_tokenizer": "eda_tokenizer"},
+        parameters=SHARED_PARAMETERS,
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the ``eda`` pipeline (views ``eda.raw`` and ``eda.clean``)."""
+    views = sum((_view(view) for view in VIEWS), Pipeline([]))
     report_inputs = {
-        f"{v}__{key}": f"eda_{v}.{key}" for v in VIEWS for key, _, _ in SECTIONS
+        f"{v}__{key}": view_dataset(v, key) for v in VIEWS for key, _, _ in SECTIONS
     }
+    # Node-level namespace (not Pipeline(namespace=...)): the nodes join the ``eda``
+    # group while their datasets keep their catalog names.
     summary = Pipeline(
         [
+            Node(
+                load_tokenizer,
+                inputs=["params:eda", "params:finetune.model", "clean_train"],
+                outputs=["eda_tokenizer", "eda_tokenizer_info"],
+                name="load_tokenizer",
+                namespace=NAMESPACE,
+            ),
             Node(
                 preprocessing_effect,
                 inputs=[
                     *(
-                        f"eda_{v}.table_{t}"
+                        view_dataset(v, f"table_{t}")
                         for t in ("quality", "length_stats", "token_coverage")
                         for v in VIEWS
                     ),
-                    "params:finetune",
+                    "params:model.max_length",
                 ],
                 outputs="eda_preprocessing_effect",
-                name="eda_preprocessing_effect",
+                name="preprocessing_effect",
+                namespace=NAMESPACE,
             ),
             Node(
                 build_report,
                 inputs={
                     "tokenizer_info": "eda_tokenizer_info",
-                    "finetune": "params:finetune",
+                    "max_length": "params:model.max_length",
                     "eda": "params:eda",
                     "preprocessing_effect": "eda_preprocessing_effect",
                     **report_inputs,
                 },
                 outputs="eda_report",
-                name="eda_build_report",
+                name="build_report",
+                namespace=NAMESPACE,
             ),
         ]
     )
-    return Pipeline(_inputs() + views + summary, tags=["eda"])
+    return Pipeline(views + summary, tags=[NAMESPACE])

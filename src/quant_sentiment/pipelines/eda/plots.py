@@ -15,13 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .nodes import (  # noqa: E402
-    ALL,
-    LENGTH_MEASURES,
-    _label_order,
-    _split_order,
-    eda_settings,
-)
+from quant_sentiment.modeling import label_names  # noqa: E402
+
+from .nodes import ALL, LENGTH_MEASURES, _split_order  # noqa: E402
 
 _DPI = 110
 
@@ -35,7 +31,7 @@ def _done(fig, title: str):
 
 def _labels_in(table: pd.DataFrame, label_map: dict[str, int]) -> list[str]:
     present = set(table["label"].astype(str))
-    ordered = [lab for lab in _label_order(label_map) if lab in present]
+    ordered = [lab for lab in label_names(label_map) if lab in present]
     return ordered + sorted(present - set(ordered) - {ALL})
 
 
@@ -93,8 +89,7 @@ def plot_length_histograms(
 ):
     """Length histograms (density) for each measure, by split (left) and by label
     over all splits (right)."""
-    eda = eda_settings(eda)
-    bins = int(eda.get("histogram_bins", 40))
+    bins = int(eda["histogram_bins"])
     splits = _split_order(lengths)
     labels = _labels_in(lengths, label_map)
     fig, axes = plt.subplots(
@@ -162,10 +157,7 @@ def plot_length_boxplots(lengths: pd.DataFrame, label_map: dict[str, int], view:
 def plot_token_coverage(lengths: pd.DataFrame, eda: dict[str, Any], view: str):
     """Cumulative share of texts by model-token length per split, with the candidate
     ``max_length`` values marked and the share truncated at each."""
-    eda = eda_settings(eda)
-    thresholds = sorted(
-        int(x) for x in eda.get("truncation_lengths", [32, 64, 128, 256])
-    )
+    thresholds = sorted(int(x) for x in eda["truncation_lengths"])
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=_DPI)
     for split in _split_order(lengths):
         tokens = np.sort(lengths.loc[lengths["split"] == split, "n_tokens"].to_numpy())
@@ -195,8 +187,7 @@ def _barh(ax, terms: pd.Series, values: pd.Series, title: str, xlabel: str):
 
 def plot_ngrams(ngrams: pd.DataFrame, eda: dict[str, Any], view: str):
     """Top n-grams over all labels, one panel per n-gram order."""
-    eda = eda_settings(eda)
-    top = int(eda.get("figure_top_n", 15))
+    top = int(eda["figure_top_n"])
     orders = sorted(ngrams["n"].unique()) or [1]
     fig, axes = plt.subplots(
         1,
@@ -209,9 +200,7 @@ def plot_ngrams(ngrams: pd.DataFrame, eda: dict[str, Any], view: str):
         part = ngrams[(ngrams["n"] == n) & (ngrams["label"] == ALL)].head(top)
         _barh(ax, part["ngram"], part["count"], f"top {n}-grams", "count")
     stop = (
-        "stop words removed"
-        if eda.get("ngrams", {}).get("remove_stopwords")
-        else "stop words kept"
+        "stop words removed" if eda["ngrams"]["remove_stopwords"] else "stop words kept"
     )
     return _done(fig, f"Most frequent n-grams ({view}, {stop})")
 
@@ -227,8 +216,7 @@ def plot_top_words_per_class(
     ngrams: pd.DataFrame, eda: dict[str, Any], label_map: dict[str, int], view: str
 ):
     """Most frequent words (unigram counts) of each label, one panel per label."""
-    eda = eda_settings(eda)
-    top = int(eda.get("figure_top_n", 15))
+    top = int(eda["figure_top_n"])
     words = ngrams[(ngrams["n"] == 1) & (ngrams["label"] != ALL)]
     labels = _labels_in(words, label_map) or ["(none)"]
     fig, axes = _label_panels(len(labels), top)
@@ -242,8 +230,7 @@ def plot_distinctive_words(
     distinctive: pd.DataFrame, eda: dict[str, Any], label_map: dict[str, int], view: str
 ):
     """Distinctive words per label: weighted log-odds z-scores vs the other labels."""
-    eda = eda_settings(eda)
-    top = int(eda.get("figure_top_n", 15))
+    top = int(eda["figure_top_n"])
     labels = _labels_in(distinctive, label_map) or ["(none)"]
     fig, axes = _label_panels(len(labels), top)
     for ax, label in zip(axes[0], labels, strict=True):

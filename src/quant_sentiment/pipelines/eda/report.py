@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .nodes import ALL, eda_settings
+from .nodes import ALL
 
 # (key, heading, description) in report order; keys name the template outputs.
 SECTIONS: list[tuple[str, str, str]] = [
@@ -23,8 +23,8 @@ SECTIONS: list[tuple[str, str, str]] = [
         "table_quality",
         "Missing, empty, duplicate and dropped rows",
         "dropped_* columns count rows removed before this view: by validate_rows for the "
-        "raw view, by the preprocessing pipeline (preprocessing_dropped_rows) for the "
-        "cleaned view.",
+        "raw view (invalid_rows_<split>), by the preprocessing pipeline "
+        "(preprocessing_dropped_rows) for the cleaned view.",
     ),
     (
         "table_length_stats",
@@ -98,7 +98,7 @@ def _recommendation(coverage: pd.DataFrame, max_length: int, target: float) -> s
     if len(at_config):
         share = at_config["truncated_share"].iloc[0]
         lines.append(
-            f"finetune.max_length = {max_length} truncates {100 * share:.1f}% of "
+            f"model.max_length = {max_length} truncates {100 * share:.1f}% of "
             "train texts."
         )
     if len(ok):
@@ -116,7 +116,7 @@ def _recommendation(coverage: pd.DataFrame, max_length: int, target: float) -> s
 
 def build_report(
     tokenizer_info: dict[str, Any],
-    finetune: dict[str, Any],
+    max_length: int,
     eda: dict[str, Any],
     preprocessing_effect: pd.DataFrame,
     **artifacts: Any,
@@ -125,7 +125,7 @@ def build_report(
 
     Args:
         tokenizer_info: Output of ``load_tokenizer``.
-        finetune: ``params:finetune`` (for ``max_length``).
+        max_length: ``params:model.max_length`` (the model's token limit).
         eda: ``params:eda`` (``run`` for the header, ``coverage_target``).
         preprocessing_effect: The raw vs clean comparison table.
         **artifacts: ``<view>__<key>`` for every key of ``SECTIONS``: DataFrames for
@@ -137,13 +137,12 @@ def build_report(
     Raises:
         KeyError: If an artifact of a section is missing.
     """
-    eda = eda_settings(eda)
-    max_length = int(finetune.get("max_length", 128))
-    target = float(eda.get("coverage_target", 0.99))
+    max_length = int(max_length)
+    target = float(eda["coverage_target"])
     head = "".join(
         f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
         for k, v in {
-            "run": eda.get("run", ""),
+            "run": eda["run"],
             **{f"tokenizer {k}": v for k, v in tokenizer_info.items()},
         }.items()
     )
@@ -153,9 +152,10 @@ def build_report(
         f"<style>{_STYLE}</style></head><body>",
         "<h1>Exploratory data analysis</h1>",
         f"<ul>{head}</ul>",
-        "<p class='note'><b>raw</b>: the raw split files parsed by the preprocessing "
-        "node validate_rows (invalid rows dropped and counted); <b>clean</b>: the "
-        "clean_* splits written by the preprocessing pipeline.</p>",
+        "<p class='note'><b>raw</b>: the rows of the raw split files that the "
+        "preprocessing node validate_rows accepted (validated_*; the rows it rejected, "
+        "invalid_rows_*, are counted); <b>clean</b>: the clean_* splits written by the "
+        "preprocessing pipeline.</p>",
         "<h2>Effect of preprocessing (raw vs clean)</h2>",
         _table_html(preprocessing_effect),
         "<h2>max_length from data</h2>",

@@ -36,14 +36,14 @@ _MAX_LISTED = 10
 _MAX_LINES = 5
 _SETTING = "preprocessing.validation"
 _LABEL_MAP_SETTING = "model.label_map (conf/base/globals.yml)"
-_DEFAULTS = {
-    "encoding": "utf-8",
-    "separator": "\t",
-    "on_invalid": "error",
-    "max_drop_share": 0.2,
-    "max_chars": 10_000,
-    "on_too_long": "truncate",
-}
+_SETTINGS = (
+    "encoding",
+    "separator",
+    "on_invalid",
+    "max_drop_share",
+    "max_chars",
+    "on_too_long",
+)
 _MODES = {"on_invalid": ("error", "drop"), "on_too_long": ("truncate", "drop", "error")}
 _CHECK_TITLES = {
     "undecodable": "undecodable bytes",
@@ -65,7 +65,12 @@ def _describe_decode_error(raw: bytes, exc: UnicodeDecodeError) -> str:
 
 
 def _settings(validation: dict[str, Any]) -> dict[str, Any]:
-    settings = {**_DEFAULTS, **validation}
+    missing = [key for key in _SETTINGS if key not in validation]
+    if missing:
+        raise ValueError(
+            f"{_SETTING} lacks {missing}; see conf/base/parameters_preprocessing.yml"
+        )
+    settings = dict(validation)
     for key, allowed in _MODES.items():
         if settings[key] not in allowed:
             raise ValueError(
@@ -339,17 +344,19 @@ def _stemmer():
 
 
 def _step_functions(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The enabled steps of ``preprocessing.normalisation``, in order (every switch is
+    read from the parameters; ``stopwords_keep`` only when stop words are removed)."""
     steps = []
-    if normalisation.get("lowercase", True):
+    if normalisation["lowercase"]:
         steps.append(("lowercase", str.lower))
-    if normalisation.get("strip_non_letters", False):
+    if normalisation["strip_non_letters"]:
         steps.append(("strip_non_letters", lambda t: _NON_LETTERS.sub(" ", t)))
-    if normalisation.get("collapse_whitespace", True):
+    if normalisation["collapse_whitespace"]:
         steps.append(("collapse_whitespace", lambda t: _WHITESPACE.sub(" ", t).strip()))
-    if normalisation.get("remove_stopwords", False):
-        remover = _stopword_remover(tuple(normalisation.get("stopwords_keep", [])))
+    if normalisation["remove_stopwords"]:
+        remover = _stopword_remover(tuple(normalisation["stopwords_keep"]))
         steps.append(("remove_stopwords", remover))
-    if normalisation.get("stem", False):
+    if normalisation["stem"]:
         steps.append(("stem", _stemmer().stem))
     return steps
 
@@ -464,11 +471,11 @@ def deduplicate_and_check_leakage(
 
     drop_mask = pd.Series(False, index=train.index)
     reasons = pd.Series("", index=train.index)
-    if deduplicate.get("within_train", False):
+    if deduplicate["within_train"]:
         dup = train.duplicated("text", keep="first")
         reasons[dup] = "duplicate_in_train"
         drop_mask |= dup
-    if deduplicate.get("leaked_from_train", False):
+    if deduplicate["leaked_from_train"]:
         leaked = train["text"].isin(set(valid["text"]) | set(test["text"])) & ~drop_mask
         reasons[leaked] = "train_text_in_valid_or_test"
         drop_mask |= leaked
@@ -487,23 +494,19 @@ def deduplicate_and_check_leakage(
     return (train.loc[~drop_mask].reset_index(drop=True), valid, test, report, dropped)
 
 
-def build_quality_report(  # noqa: PLR0913 - one input per catalog dataset
-    train_invalid: pd.DataFrame,
-    valid_invalid: pd.DataFrame,
-    test_invalid: pd.DataFrame,
-    train_stats: dict[str, Any],
-    valid_stats: dict[str, Any],
-    test_stats: dict[str, Any],
-    train_emptied: pd.DataFrame,
-    valid_emptied: pd.DataFrame,
-    test_emptied: pd.DataFrame,
+def build_quality_report(
     duplicates: dict[str, Any],
     deduplicated: pd.DataFrame,
-    clean_train: pd.DataFrame,
-    clean_valid: pd.DataFrame,
-    clean_test: pd.DataFrame,
+    **per_split: Any,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Collect what every step found and removed into one report and one table.
+
+    Args:
+        duplicates: The report of ``deduplicate_and_check_leakage``.
+        deduplicated: Train rows it dropped.
+        **per_split: For every split ``<s>`` (in report order): ``<s>_invalid`` (rows
+            ``validate_rows`` rejected), ``<s>_stats`` (``normalise_texts`` stats),
+            ``<s>_emptied`` (rows emptied by normalisation) and ``<s>_clean``.
 
     Returns:
         ``(report, dropped_rows)``: a JSON-ready data-quality report (rows in/out,
@@ -512,16 +515,23 @@ def build_quality_report(  # noqa: PLR0913 - one input per catalog dataset
         leakage) and every dropped or changed row with split, file, line, check,
         reason and ``action`` (``dropped``, ``truncated``, ``normalised``,
         ``stripped``).
+
+    Raises:
+        ValueError: If a split lacks one of the four inputs.
     """
+    kinds = ("invalid", "stats", "emptied", "clean")
+    split_names = list(dict.fromkeys(key.rsplit("_", 1)[0] for key in per_split))
+    missing = [
+        f"{s}_{k}" for s in split_names for k in kinds if f"{s}_{k}" not in per_split
+    ]
+    if missing:
+        raise ValueError(f"build_quality_report lacks input(s) {missing}")
     parts = []
     splits: dict[str, Any] = {}
-    for split, invalid, stats, emptied, clean in (
-        ("train", train_invalid, train_stats, train_emptied, clean_train),
-        ("valid", valid_invalid, valid_stats, valid_emptied, clean_valid),
-        ("test", test_invalid, test_stats, test_emptied, clean_test),
-    ):
+    for split in split_names:
+        invalid, stats, emptied, clean = (per_split[f"{split}_{k}"] for k in kinds)
         if "action" not in invalid:
-            invalid = invalid.assign(action="dropped")  # noqa: PLW2901
+            invalid = invalid.assign(action="dropped")
         rejected = invalid[invalid["action"] == "dropped"]
         changed = invalid[invalid["action"] != "dropped"]
         splits[split] = {

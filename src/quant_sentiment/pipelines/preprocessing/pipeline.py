@@ -1,8 +1,14 @@
 """Wiring of the ``preprocessing`` pipeline.
 
-One validate → normalise template runs per split under the namespaces ``train``,
-``valid`` and ``test``; the splits then meet for duplicate/leakage checks and the
-data-quality report.
+One validate → normalise template runs per split under the namespaces
+``preprocessing.train``, ``preprocessing.valid`` and ``preprocessing.test``; the splits
+then meet (namespace ``preprocessing``) for duplicate/leakage checks and the
+data-quality report. Namespaces group the nodes (kedro-viz, ``--namespaces``) without
+renaming datasets: the catalog names below are the ones users and the ``eda`` pipeline
+read.
+
+Per split ``<s>``: ``raw_<s>`` → ``validated_<s>`` and ``invalid_rows_<s>`` (versioned
+catalog datasets, read by ``eda``'s raw view) → ``clean_<s>``.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -14,8 +20,17 @@ from .nodes import (
     validate_rows,
 )
 
+NAMESPACE = "preprocessing"
 SPLITS = ("train", "valid", "test")
-SPLIT_OUTPUTS = ("invalid_rows", "normalised", "normalisation_stats", "emptied_rows")
+LABEL_MAP = "params:model.label_map"
+# Template outputs, saved per split as ``<name>_<split>``.
+SPLIT_OUTPUTS = (
+    "validated",
+    "invalid_rows",
+    "normalised",
+    "normalisation_stats",
+    "emptied_rows",
+)
 
 
 def _split_template() -> Pipeline:
@@ -23,21 +38,13 @@ def _split_template() -> Pipeline:
         [
             Node(
                 validate_rows,
-                inputs=[
-                    "raw",
-                    "params:preprocessing.label_map",
-                    "params:preprocessing.validation",
-                ],
+                inputs=["raw", LABEL_MAP, "params:preprocessing.validation"],
                 outputs=["validated", "invalid_rows"],
                 name="validate_rows",
             ),
             Node(
                 normalise_texts,
-                inputs=[
-                    "validated",
-                    "params:preprocessing.label_map",
-                    "params:preprocessing.normalisation",
-                ],
+                inputs=["validated", LABEL_MAP, "params:preprocessing.normalisation"],
                 outputs=["normalised", "normalisation_stats", "emptied_rows"],
                 name="normalise_texts",
             ),
@@ -48,19 +55,28 @@ def _split_template() -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     """Create the ``preprocessing`` pipeline: ``raw_<split>`` → ``clean_<split>``."""
     per_split = sum(
-        Pipeline(
-            _split_template(),
-            namespace=split,
-            inputs={"raw": f"raw_{split}"},
-            outputs={name: f"{name}_{split}" for name in SPLIT_OUTPUTS},
-            parameters={
-                "params:preprocessing.label_map": "params:preprocessing.label_map",
-                "params:preprocessing.validation": "params:preprocessing.validation",
-                "params:preprocessing.normalisation": "params:preprocessing.normalisation",
-            },
-        )
-        for split in SPLITS
+        (
+            Pipeline(
+                _split_template(),
+                namespace=f"{NAMESPACE}.{split}",
+                prefix_datasets_with_namespace=False,
+                inputs={"raw": f"raw_{split}"},
+                outputs={name: f"{name}_{split}" for name in SPLIT_OUTPUTS},
+            )
+            for split in SPLITS
+        ),
+        Pipeline([]),
     )
+    report_inputs = {
+        f"{split}_{kind}": f"{dataset}_{split}"
+        for split in SPLITS
+        for kind, dataset in (
+            ("invalid", "invalid_rows"),
+            ("stats", "normalisation_stats"),
+            ("emptied", "emptied_rows"),
+            ("clean", "clean"),
+        )
+    }
     combine = Pipeline(
         [
             Node(
@@ -78,17 +94,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_quality_report,
-                inputs=[
-                    *(f"invalid_rows_{s}" for s in SPLITS),
-                    *(f"normalisation_stats_{s}" for s in SPLITS),
-                    *(f"emptied_rows_{s}" for s in SPLITS),
-                    "duplicate_report",
-                    "deduplicated_rows",
-                    *(f"clean_{s}" for s in SPLITS),
-                ],
+                inputs={
+                    "duplicates": "duplicate_report",
+                    "deduplicated": "deduplicated_rows",
+                    **report_inputs,
+                },
                 outputs=["preprocessing_report", "preprocessing_dropped_rows"],
                 name="build_quality_report",
             ),
-        ]
+        ],
+        namespace=NAMESPACE,
+        prefix_datasets_with_namespace=False,
     )
-    return Pipeline(per_split + combine, tags=["preprocessing"])
+    return Pipeline(per_split + combine, tags=[NAMESPACE])
