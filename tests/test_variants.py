@@ -71,7 +71,7 @@ def test_every_model_folder_written_is_evaluated_and_the_reverse(registered, cat
     }
     assert written == evaluated
     assert {n.namespace for n in evaluate.nodes if n.name.endswith(".summarise")} == {
-        f"evaluate.eval_{v.name}" for v in VARIANTS
+        f"evaluate.{v.name}" for v in VARIANTS
     }
 
 

@@ -34,7 +34,7 @@ class Variant:
     """One model variant.
 
     Attributes:
-        name: Short name (``int8_ort``); evaluate's namespace is ``eval_<name>``.
+        name: Short name (``int8_ort``); evaluate's namespace is ``evaluate.<name>``.
         producer: The pipeline that writes the folder.
         dataset: Catalog entry of the folder.
         writer: For quantization producers: the format writer that builds it.

@@ -70,5 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="render_retrieval_table",
             ),
         ],
+        namespace="embed_finetune",
+        prefix_datasets_with_namespace=False,
         tags=["embed_finetune"],
     )

@@ -2,8 +2,8 @@
 
 One template (:func:`variant_template`) is instantiated per model variant of the
 registry (:data:`quant_sentiment.variants.VARIANTS`) under the namespace
-``eval_<variant>``, all inside the namespace ``evaluate`` (kedro-viz shows one group
-per variant inside one ``evaluate`` group). A final step joins the per-variant
+``evaluate.<variant>`` (kedro-viz shows one group per variant inside one ``evaluate``
+group; the variant's datasets are ``evaluate.<variant>.<name>``). A final step joins the per-variant
 summaries into the comparison table and figures. ``pipeline_registry`` passes the
 variants; nothing here lists them.
 """
@@ -34,6 +34,7 @@ from .report import (
 )
 from .speed import benchmark_variant
 
+NAMESPACE = "evaluate"
 MODEL = "params:model"
 
 
@@ -126,15 +127,15 @@ def _per_variant(variant: Variant, reference: Variant) -> Pipeline:
     template = variant_template(variant)
     return Pipeline(
         template,
-        namespace=f"eval_{variant.name}",
+        namespace=f"{NAMESPACE}.{variant.name}",
         inputs=inputs,
-        outputs={"summary": f"eval_{variant.name}_summary"},
         parameters={p: p for p in template.inputs() if p.startswith("params:")},
         tags=[f"variant_{variant.name}"],
     )
 
 
 def _comparison(summaries: list[str]) -> Pipeline:
+    """Join the per-variant summaries (namespace ``evaluate``, datasets unprefixed)."""
     return Pipeline(
         [
             Node(
@@ -142,24 +143,28 @@ def _comparison(summaries: list[str]) -> Pipeline:
                 inputs=summaries,
                 outputs="evaluate_comparison_table",
                 name="build_comparison_table",
+                namespace=NAMESPACE,
             ),
             Node(
                 _bind(comparison_markdown, reference=REFERENCE),
                 inputs="evaluate_comparison_table",
                 outputs="evaluate_comparison_markdown",
                 name="comparison_markdown",
+                namespace=NAMESPACE,
             ),
             Node(
                 plot_f1_vs_latency,
                 inputs="evaluate_comparison_table",
                 outputs="evaluate_f1_vs_latency",
                 name="plot_f1_vs_latency",
+                namespace=NAMESPACE,
             ),
             Node(
                 plot_f1_vs_size,
                 inputs="evaluate_comparison_table",
                 outputs="evaluate_f1_vs_size",
                 name="plot_f1_vs_size",
+                namespace=NAMESPACE,
             ),
         ]
     )
@@ -175,10 +180,5 @@ def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipelin
     chosen = [v for v in variants if v.name != REFERENCE]
     reference = by_name[REFERENCE]
     parts = [_per_variant(v, reference) for v in [reference, *chosen]]
-    summaries = [f"eval_{v.name}_summary" for v in [reference, *chosen]]
-    return Pipeline(
-        [*parts, _comparison(summaries)],
-        namespace="evaluate",
-        prefix_datasets_with_namespace=False,
-        tags=["evaluate"],
-    )
+    summaries = [f"{NAMESPACE}.{v.name}.summary" for v in [reference, *chosen]]
+    return Pipeline([*parts, _comparison(summaries)], tags=[NAMESPACE])

@@ -49,5 +49,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="plot_confusion_matrix",
             ),
         ],
+        namespace="finetune",
+        prefix_datasets_with_namespace=False,
         tags=["finetune"],
     )
