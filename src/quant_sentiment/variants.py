@@ -63,6 +63,7 @@ VARIANTS: tuple[Variant, ...] = (
     _ptq("fp16", hf.write_cast),
     _ptq("bf16", hf.write_cast),
     _ptq("int8_torchao", torchao.write),
+    _ptq("fp32_ort", onnx.write_fp32),
     _ptq("int8_ort", onnx.write_int8),
     _ptq("int4", onnx.write_int4),
     _ptq("bnb_int8", bnb.write),

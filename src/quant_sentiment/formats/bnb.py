@@ -1,9 +1,9 @@
 """Format ``bnb``: bitsandbytes LLM.int8 / NF4 through ``transformers`` (CUDA path).
 
 The folder is a ``save_pretrained`` folder with a bitsandbytes quantization config;
-it reopens with ``from_pretrained`` on a CUDA device. Without CUDA the writer raises
-:class:`~quant_sentiment.formats.VariantUnavailable` (unless ``require_cuda`` is
-false, which lets bitsandbytes' slow CPU backend run).
+it reopens with ``from_pretrained`` on a CUDA device. Without bitsandbytes installed
+the writer raises :class:`~quant_sentiment.formats.VariantUnavailable`; the
+producer skips the variants on machines without CUDA (``on_cpu: false``).
 """
 
 from __future__ import annotations
@@ -23,12 +23,8 @@ MODES = ("int8", "nf4")
 NF4_BLOCK = 64
 
 
-def unavailable_reason(options: dict[str, Any]) -> str | None:
+def unavailable_reason() -> str | None:
     """Why bitsandbytes cannot run here, or ``None`` when it can."""
-    import torch
-
-    if options["require_cuda"] and not torch.cuda.is_available():
-        return "bitsandbytes is the GPU path and CUDA is not available on this machine"
     if package_version("bitsandbytes") is None:
         return "bitsandbytes is not installed (pip install -e .[gpu])"
     return None
@@ -59,14 +55,14 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
     size NF4 kernels reject) stay in full precision.
 
     Raises:
-        VariantUnavailable: Without CUDA (``require_cuda``) or bitsandbytes.
+        VariantUnavailable: Without bitsandbytes.
     """
     import torch
     from transformers import AutoModelForSequenceClassification
 
     if options["mode"] not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {options['mode']!r}")
-    reason = unavailable_reason(options)
+    reason = unavailable_reason()
     if reason:
         raise VariantUnavailable(reason)
     config = _config(options)

@@ -168,6 +168,39 @@ def _finish(model, tokenizer, folder: Path, fields: dict[str, Any]) -> dict[str,
     }
 
 
+def write_fp32(
+    model, tokenizer, folder: Path, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The FP32 model exported to ONNX, unquantized: what a user gets by exporting
+    alone, the fair reference for the ONNX Runtime INT8/INT4 variants.
+
+    Args:
+        options: ``exporter``, ``opset``.
+    """
+    export = export_onnx(
+        model,
+        tokenizer,
+        folder / WEIGHTS_FILE,
+        int(options["opset"]),
+        options["exporter"],
+    )
+    _, ops = op_histogram(folder / WEIGHTS_FILE, set())
+    return _finish(
+        model,
+        tokenizer,
+        folder,
+        {
+            "method": f"torch.onnx.export ({options['exporter']}, opset "
+            f"{options['opset']}), FP32 on ONNX Runtime",
+            "quantized_modules": [],
+            "bits": 32,
+            "group_size": None,
+            "op_types": ops,
+            "export": export,
+        },
+    )
+
+
 def write_int8(
     model, tokenizer, folder: Path, options: dict[str, Any]
 ) -> dict[str, Any]:

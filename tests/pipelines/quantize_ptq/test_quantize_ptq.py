@@ -23,15 +23,24 @@ from quant_sentiment.pipelines.quantize_ptq.nodes import (
 from quant_sentiment.variants import load_classifier, produced_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-PARAMS = yaml.safe_load(
+SHIPPED = yaml.safe_load(
     (PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml").read_text()
 )["quantize_ptq"]
+# Build every CPU-capable route here, also those shipped as CUDA-only (on_cpu: false):
+# the tiny model makes them cheap, and their writers and loaders must work.
+PARAMS = {
+    **SHIPPED,
+    "variants": {
+        name: {**options, "on_cpu": not name.startswith("bnb_")}
+        for name, options in SHIPPED["variants"].items()
+    },
+}
 MODEL = {
     "label_map": {"positive": 0, "neutral": 1, "negative": 2},
     "max_length": 64,
     "threads": None,
 }
-CPU_VARIANTS = ("fp16", "bf16", "int8_torchao", "int8_ort", "int4")
+CPU_VARIANTS = ("fp16", "bf16", "int8_torchao", "fp32_ort", "int8_ort", "int4")
 MANIFEST_KEYS = {
     "variant",
     "status",
@@ -141,7 +150,7 @@ def test_variant_manifest(built, fp32, test_split, variant):
     manifest = item["manifest"]
     assert MANIFEST_KEYS <= set(manifest)
     assert manifest["status"] == "ok" and manifest["variant"] == variant
-    assert manifest["quantized_modules"]
+    assert bool(manifest["quantized_modules"]) == (variant != "fp32_ort")
     assert manifest["size_bytes"] == folder_size(item["handle"].path)
     assert manifest["fp32_size_bytes"] == fp32.metadata["size_bytes"] > 0
     assert manifest["max_length"] == MODEL["max_length"]
@@ -209,12 +218,29 @@ def test_variant_files_are_smaller_than_fp32(built, fp32):
     assert files["fp16"] < 0.55 * fp32
     assert files["bf16"] < 0.55 * fp32
     assert files["int8_torchao"] < fp32
+    ort_fp32 = built["fp32_ort"]["manifest"]["initializer_bytes"]
     int8 = built["int8_ort"]["manifest"]["initializer_bytes"]
     int4 = built["int4"]["manifest"]["initializer_bytes"]
+    # the same FP32 weights (safetensors also holds its header and the buffers)
+    assert 0.9 * fp32 < ort_fp32 <= fp32
     assert int8 < 0.3 * fp32
     assert int4 < 0.75 * int8
     for variant in ("fp16", "bf16", "int4"):
         assert built[variant]["manifest"]["size_bytes"] < fp32_size
+
+
+def test_fp32_ort_matches_pytorch(built, fp32, test_split):
+    from quant_sentiment.inference import predict_logits
+
+    want = predict_logits(
+        fp32.model,
+        fp32.tokenizer,
+        test_split["text"].tolist(),
+        max_length=MODEL["max_length"],
+        show_progress=False,
+    )
+    np.testing.assert_allclose(built["fp32_ort"]["logits"], want, atol=1e-4)
+    assert built["fp32_ort"]["manifest"]["op_types"].get("MatMulInteger") is None
 
 
 def test_int4_is_real_4bit(built):
@@ -297,8 +323,21 @@ def test_summary_table(built):
     assert table.iloc[-1]["method"] == "no CUDA" and pd.isna(table.iloc[-1]["size_mb"])
 
 
+@pytest.mark.skipif(_cuda(), reason="checks the CPU-only skip path")
+def test_routes_slow_on_cpu_are_skipped_there_as_shipped(fp32, tmp_path):
+    for variant in ("fp16", "int8_torchao"):
+        handle = _save(
+            quantize_variant(fp32, SHIPPED, MODEL, variant), tmp_path / variant
+        )
+        assert handle.manifest["status"] == "skipped"
+        assert (
+            f"quantize_ptq.variants.{variant}.on_cpu: false"
+            in (handle.manifest["reason"])
+        )
+
+
 def test_every_ptq_variant_has_an_options_block():
-    assert set(PARAMS["variants"]) == {v.name for v in produced_by("quantize_ptq")}
+    assert set(SHIPPED["variants"]) == {v.name for v in produced_by("quantize_ptq")}
 
 
 @pytest.mark.parametrize("variant", ["int8_ort", "int8_torchao"])

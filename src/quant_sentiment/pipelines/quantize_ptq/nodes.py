@@ -33,6 +33,21 @@ def _skipped(staged: StagedFolder, base: dict[str, Any], reason: str) -> StagedF
     return staged
 
 
+def _not_here(variant: str, options: dict[str, Any]) -> str | None:
+    """Why the variant is not built in this run, or ``None``."""
+    import torch
+
+    setting = f"quantize_ptq.variants.{variant}"
+    if not options["enabled"]:
+        return f"disabled in parameters ({setting}.enabled)"
+    if not options["on_cpu"] and not torch.cuda.is_available():
+        return (
+            f"built only where CUDA is available ({setting}.on_cpu: false; "
+            "docs/quantize_ptq.md says why)"
+        )
+    return None
+
+
 def quantize_variant(
     bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any], variant: str
 ) -> StagedFolder:
@@ -65,8 +80,8 @@ def quantize_variant(
         "parameters": options,
     }
     staged = StagedFolder()
-    if not options["enabled"]:
-        reason = f"disabled in parameters (quantize_ptq.variants.{variant}.enabled)"
+    reason = _not_here(variant, options)
+    if reason:
         return _skipped(staged, base, reason)
     try:
         fields = spec.writer(bundle.model, bundle.tokenizer, staged.folder, options)
