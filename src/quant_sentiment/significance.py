@@ -82,6 +82,23 @@ def mcnemar_exact(
     return {"ref_only_correct": b, "other_only_correct": c, "p_value": min(p, 1.0)}
 
 
+def _paired_ci(data, statistic, n_resamples, seed, confidence, method):
+    """``scipy.stats.bootstrap`` over texts (paired, vectorised, seeded) -> (low, high)."""
+    from scipy.stats import bootstrap
+
+    res = bootstrap(
+        data,
+        statistic,
+        n_resamples=int(n_resamples),
+        paired=True,
+        vectorized=True,
+        confidence_level=confidence,
+        method=method,
+        rng=np.random.default_rng(seed),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def bootstrap_macro_f1(
     y_true: Sequence[int],
     y_pred: Sequence[int],
@@ -96,21 +113,16 @@ def bootstrap_macro_f1(
     Uses ``scipy.stats.bootstrap`` (``paired=True``: truth and prediction of a text stay
     together) with a fixed seed.
     """
-    from scipy.stats import bootstrap
-
     t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
     _check_paired(y_true=t, y_pred=p)
-    res = bootstrap(
+    return _paired_ci(
         (t, p),
         lambda a, b, axis=-1: macro_f1(a, b, n_labels),
-        n_resamples=int(n_resamples),
-        paired=True,
-        vectorized=True,
-        confidence_level=confidence,
-        method=method,
-        rng=np.random.default_rng(seed),
+        n_resamples,
+        seed,
+        confidence,
+        method,
     )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def bootstrap_macro_f1_difference(
@@ -128,8 +140,6 @@ def bootstrap_macro_f1_difference(
     Both classifiers are scored on the same resampled texts, so the interval reflects
     how much the difference varies, not each score's own spread.
     """
-    from scipy.stats import bootstrap
-
     t = _as_labels(y_true, "y_true")
     o, r = _as_labels(pred_other, "pred_other"), _as_labels(pred_ref, "pred_ref")
     _check_paired(y_true=t, pred_other=o, pred_ref=r)
@@ -139,17 +149,7 @@ def bootstrap_macro_f1_difference(
     def diff(a, b, c, axis=-1):
         return macro_f1(a, b, n_labels) - macro_f1(a, c, n_labels)
 
-    res = bootstrap(
-        (t, o, r),
-        diff,
-        n_resamples=int(n_resamples),
-        paired=True,
-        vectorized=True,
-        confidence_level=confidence,
-        method=method,
-        rng=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return _paired_ci((t, o, r), diff, n_resamples, seed, confidence, method)
 
 
 def pareto_front(cost: Sequence[float], quality: Sequence[float]) -> np.ndarray:
