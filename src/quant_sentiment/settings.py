@@ -6,7 +6,13 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
+from quant_sentiment.quiet import quiet_library_noise
 from quant_sentiment.resolvers import package_path
+
+# Known-harmless library warnings (OmegaConf deprecation from Kedro's config loader,
+# torchao/torch import messages, ONNX Runtime's pre-processing hint) are filtered,
+# each by message, before any command loads its configuration; see quiet.py.
+quiet_library_noise()
 
 # torch threads from params:model.threads, set once before the pipeline runs; under
 # torchrun only rank 0 saves outputs.
