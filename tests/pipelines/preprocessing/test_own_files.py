@@ -204,3 +204,18 @@ def test_own_files_missing_column_stops_the_run(kedro_project, tmp_path):
         run_session(kedro_project, "preprocessing", runtime_params=params)
     assert "column 'comment' (preprocessing.validation.text_column)" in str(err.value)
     assert str(own) in str(err.value)
+
+
+def test_own_files_missing_file_names_the_parameters(kedro_project, tmp_path):
+    from kedro.io import DatasetError
+
+    with pytest.raises(DatasetError) as err:
+        run_session(
+            kedro_project,
+            "preprocessing",
+            runtime_params={"data": {"raw_dir": str(tmp_path / "nope")}},
+        )
+    message = str(err.value)
+    assert f"'{tmp_path / 'nope'}/" in message
+    assert "point --params data.raw_dir" in message
+    assert "SmSA" not in message and "--env=offline" not in message
