@@ -85,3 +85,51 @@ def test_library_noise_emitted_without_the_filters(tmp_path):
     stderr = _run(tmp_path, "loud")
     for line in (*NOISE, *KEPT):
         assert line in stderr, stderr
+
+
+def test_benchmark_child_is_quiet_on_a_torchao_variant(tiny_bundle, tmp_path):
+    """``python -m quant_sentiment.benchmark`` on an int8 torchao folder (imports
+    torchao, hence torch's Enum ``register_constant`` lines) prints no noise."""
+    import json
+
+    import yaml
+
+    from quant_sentiment.benchmark import THREAD_ENV_VARS
+    from quant_sentiment.datasets import HFModelFolderDataset, VariantFolderDataset
+    from quant_sentiment.pipelines.quantize_ptq.nodes import quantize_variant
+
+    root = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load(
+        (root / "conf/base/parameters_quantize_ptq.yml").read_text()
+    )["quantize_ptq"]
+    fp32 = HFModelFolderDataset(str(tmp_path / "fp32"))
+    fp32.save(tiny_bundle)
+    model = {"label_map": tiny_bundle.metadata["label_map"], "max_length": 32}
+    folder = VariantFolderDataset(str(tmp_path / "int8_torchao"))
+    folder.save(quantize_variant(fp32.load(), params, model, "int8_torchao"))
+    settings = {
+        "warmup": 0,
+        "latency_runs": 1,
+        "throughput_batches": 1,
+        "batch_size": 2,
+        "progress": False,
+    }
+    job = tmp_path / "job.json"
+    job.write_text(
+        json.dumps({"texts": ["enak sekali", "buruk"], "settings": settings})
+    )
+    src = str(Path(quant_sentiment.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src, **dict.fromkeys(THREAD_ENV_VARS, "1")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "quant_sentiment.benchmark", str(folder.load().path)]
+        + ["--job", str(job), "--out", str(tmp_path / "out.json"), "--threads", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["format"] == "torchao"
+    for line in NOISE:
+        assert line not in proc.stderr, proc.stderr

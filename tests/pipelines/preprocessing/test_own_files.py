@@ -1,8 +1,8 @@
 """Your own raw files: CSV/TSV with a header, named or indexed columns, own labels.
 
 Unit tests of ``validate_rows``'s layout settings, and the documented run
-(``--env=offline --params "data.raw_dir=...,data.labels=...,preprocessing.validation.
-header=true,..."``) through ``KedroSession`` on a copy of the project.
+(``kedro run --env=offline --params "data.raw_dir=...,data.labels=...,..."``: the
+same runtime parameters) through ``KedroSession`` on a copy of the project.
 """
 
 from __future__ import annotations

@@ -333,9 +333,10 @@ def validate_rows(
     """Parse raw lines (``text<TAB>label`` by default) and check each one.
 
     The layout comes from ``validation``: ``separator`` (a character, or ``tab``,
-    ``comma``, ``semicolon``, ``pipe``), ``quoted`` (CSV quoting with ``"``), ``header`` (line 1 names the columns) and ``text_column`` /
-    ``label_column`` (a header name, or a 0-based index). Every line must have the
-    header's number of fields (without a header: up to the last column used).
+    ``comma``, ``semicolon``, ``pipe``), ``quoted`` (CSV quoting with ``"``),
+    ``header`` (line 1 names the columns) and ``text_column`` / ``label_column`` (a
+    header name, or a 0-based index). Every line must have the header's number of
+    fields (without a header: up to the last column used).
 
     Rows rejected: undecodable bytes, blank line, wrong column count, empty text,
     unknown label, and texts over ``max_chars`` unless truncated. Rows kept but
