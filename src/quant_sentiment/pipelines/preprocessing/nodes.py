@@ -125,7 +125,8 @@ def _check_hint(
         return (
             f"labels found: {listed}; expected one of {sorted(label_map)}. If these "
             f"are the same classes under other names, map them in {_LABEL_MAP_SETTING}"
-            f", or for one run pass the file's labels in id order: "
+            f", or for one run name the file's labels in the id order you want, "
+            f"e.g. "
             f'--params "data.labels={" ".join(sorted(map(str, found.index)))}"'
         )
     if check == "undecodable":
