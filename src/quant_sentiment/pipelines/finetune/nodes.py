@@ -58,7 +58,8 @@ def train_classifier(
     Args:
         train: Clean train split (``text``, ``label_id``).
         valid: Clean validation split.
-        model: ``params:model`` (``label_map``, ``max_length``).
+        model: ``params:model`` (``label_map``, ``max_length``: also the saved
+            tokenizer's ``model_max_length``).
         params: ``params:finetune``.
 
     Returns:
@@ -79,6 +80,10 @@ def train_classifier(
         scratch=source["scratch"],
         revision=source["revision"],
     )
+    # Saved with the folder: ``transformers.pipeline(..., truncation=True)`` then
+    # truncates to the length the model was trained with, not the tokenizer's own
+    # limit (512, or none for a scratch tokenizer).
+    tokenizer.model_max_length = int(model["max_length"])
     run = fit_classifier(
         classifier, tokenizer, train, valid, params, int(model["max_length"])
     )

@@ -9,6 +9,7 @@ dropped silently. Rows kept but changed on the way in (byte-order mark removed, 
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from functools import cache
@@ -39,12 +40,23 @@ _LABEL_MAP_SETTING = "model.label_map (conf/base/globals.yml)"
 _SETTINGS = (
     "encoding",
     "separator",
+    "quoted",
+    "header",
+    "text_column",
+    "label_column",
     "on_invalid",
     "max_drop_share",
     "max_chars",
     "on_too_long",
 )
 _MODES = {"on_invalid": ("error", "drop"), "on_too_long": ("truncate", "drop", "error")}
+#: Names a separator may be given by (``--params`` splits its value at commas).
+_SEPARATOR_NAMES = {"tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+_BOM_FINDING = (
+    "byte_order_mark",
+    "byte-order mark (U+FEFF) at the start of the file removed",
+    "stripped",
+)
 _CHECK_TITLES = {
     "undecodable": "undecodable bytes",
     "blank_line": "blank line",
@@ -56,7 +68,8 @@ _CHECK_TITLES = {
 
 
 class DataValidationError(ValueError):
-    """Raised when input rows break the expected ``text<TAB>label`` format."""
+    """Raised when input rows break the expected format (``text<TAB>label`` by
+    default; see ``preprocessing.validation``)."""
 
 
 def _describe_decode_error(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -71,6 +84,19 @@ def _settings(validation: dict[str, Any]) -> dict[str, Any]:
             f"{_SETTING} lacks {missing}; see conf/base/parameters_preprocessing.yml"
         )
     settings = dict(validation)
+    for key in ("header", "quoted"):
+        if not isinstance(settings[key], bool):
+            raise ValueError(
+                f"{_SETTING}.{key} must be true or false, got {settings[key]!r}"
+            )
+    settings["separator"] = _SEPARATOR_NAMES.get(
+        settings["separator"], settings["separator"]
+    )
+    if settings["quoted"] and len(settings["separator"]) != 1:
+        raise ValueError(
+            f"{_SETTING}.separator must be one character when {_SETTING}.quoted is "
+            f"true (CSV parsing), got {settings['separator']!r}"
+        )
     for key, allowed in _MODES.items():
         if settings[key] not in allowed:
             raise ValueError(
@@ -99,6 +125,9 @@ def _check_hint(
         return (
             f"labels found: {listed}; expected one of {sorted(label_map)}. If these "
             f"are the same classes under other names, map them in {_LABEL_MAP_SETTING}"
+            f", or for one run name the file's labels in the id order you want, "
+            f"e.g. "
+            f'--params "data.labels={" ".join(sorted(map(str, found.index)))}"'
         )
     if check == "undecodable":
         return (
@@ -107,9 +136,14 @@ def _check_hint(
             f"{_SETTING}.encoding"
         )
     if check == "column_count":
+        layout = settings["layout"]
+        if layout["names"] == ["text", "label"]:
+            shape = f"<text>{settings['separator']!r}<label>"
+        else:
+            shape = f"{layout['columns']} fields separated by {settings['separator']!r}"
         return (
-            f"each line must be <text>{settings['separator']!r}<label> "
-            f"({_SETTING}.separator)"
+            f"each line must be {shape} ({_SETTING}.separator, .quoted, .header, "
+            f".text_column, .label_column)"
         )
     if check == "too_long":
         return (
@@ -148,6 +182,82 @@ def _file_of(raw: pd.DataFrame) -> str:
     return str(raw.attrs.get("source", "<unknown file>"))
 
 
+def _split_fields(decoded: str, settings: dict) -> list[str]:
+    """The fields of one line: CSV parsing (``csv``, ``"`` quotes) when ``quoted``,
+    so a quoted field may hold the separator; else a plain split (quotes are text)."""
+    if not settings["quoted"]:
+        return decoded.split(settings["separator"])
+    return next(csv.reader([decoded], delimiter=settings["separator"]), [])
+
+
+def _column_index(
+    role: str, header: list[str] | None, settings: dict, source: str
+) -> int:
+    """0-based index of the ``text`` or ``label`` column (a name needs a header)."""
+    key = f"{_SETTING}.{role}_column"
+    value = settings[f"{role}_column"]
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if header is not None and value >= len(header):
+            raise DataValidationError(
+                f"{source}, line 1: {key} is {value}, but the header has "
+                f"{len(header)} column(s): {header}."
+            )
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError(
+            f"{key} must be a column name or a 0-based index, got {value!r}"
+        )
+    if header is None:
+        raise ValueError(
+            f"{key} is the column name {value!r}, which needs a header line: set "
+            f"{_SETTING}.header: true, or give a 0-based column index."
+        )
+    if header.count(value) != 1:
+        problem = "is not in" if value not in header else "occurs twice in"
+        raise DataValidationError(
+            f"{source}, line 1: column {value!r} ({key}) {problem} the header "
+            f"{header}. Set {key} to one of these names (or a 0-based index), or "
+            f"fix the header line."
+        )
+    return header.index(value)
+
+
+def _layout(raw: pd.DataFrame, settings: dict, source: str) -> tuple[dict, list]:
+    """Read the header line (``header: true``) and locate the text and label columns.
+
+    Returns:
+        ``(layout, findings)``: ``columns`` (fields per line), ``text``, ``label``
+        (indices), ``names`` (a description of the columns for messages), ``skip``
+        (1 when line 1 is the header); findings are the header line's (a byte-order
+        mark removed).
+    """
+    header, findings = None, []
+    if settings["header"]:
+        try:
+            decoded = raw["raw"].iloc[0].decode(settings["encoding"])
+        except UnicodeDecodeError as exc:
+            raise DataValidationError(
+                f"{source}, line 1 (header): "
+                f"{_describe_decode_error(raw['raw'].iloc[0], exc)}; set "
+                f"{_SETTING}.encoding to the file's encoding."
+            ) from exc
+        if decoded.startswith("\ufeff"):
+            decoded = decoded[1:]
+            findings.append((source, 1, None, None, *_BOM_FINDING))
+        header = [name.strip() for name in _split_fields(decoded, settings)]
+    text = _column_index("text", header, settings, source)
+    label = _column_index("label", header, settings, source)
+    if text == label:
+        raise ValueError(
+            f"{_SETTING}.text_column and .label_column are the same column ({text})"
+        )
+    columns = len(header) if header else max(text, label) + 1
+    roles = {text: "text", label: "label"}
+    names = header or [roles.get(i, f"column {i}") for i in range(columns)]
+    layout = {"columns": columns, "text": text, "label": label, "names": names}
+    return {**layout, "skip": int(header is not None)}, findings
+
+
 def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
     payload: bytes, line: int, label_map: dict[str, int], settings: dict
 ) -> tuple[tuple[str, str] | None, list[tuple]]:
@@ -165,25 +275,21 @@ def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
         return None, [(None, None, "undecodable", reason, "dropped")]
     if line == 1 and decoded.startswith("\ufeff"):
         decoded = decoded[1:]
-        found.append(
-            (
-                None,
-                None,
-                "byte_order_mark",
-                "byte-order mark (U+FEFF) at the start of the file removed",
-                "stripped",
-            )
-        )
+        found.append((None, None, *_BOM_FINDING))
     if not decoded.strip():
         return None, [*found, (decoded, None, "blank_line", "blank line", "dropped")]
     carriage_returns = decoded.count("\r")
     decoded = decoded.replace("\r", " ")
-    sep = settings["separator"]
-    fields = decoded.split(sep)
-    if len(fields) != 2:  # noqa: PLR2004 - text and label
+    sep, layout = settings["separator"], settings["layout"]
+    try:
+        fields = _split_fields(decoded, settings)
+    except csv.Error as exc:
+        reason = f"not parseable as CSV ({exc})"
+        return None, [*found, (decoded, None, "column_count", reason, "dropped")]
+    if len(fields) != layout["columns"]:
         reason = (
-            f"expected 2 columns (text, label) separated by {sep!r}, "
-            f"found {len(fields)}"
+            f"expected {layout['columns']} columns ({', '.join(layout['names'])}) "
+            f"separated by {sep!r}, found {len(fields)}"
         )
         if carriage_returns:
             reason += (
@@ -191,7 +297,7 @@ def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
                 f"with \\r-only line endings must be converted to \\n)"
             )
         return None, [*found, (decoded, None, "column_count", reason, "dropped")]
-    text, label = fields[0], fields[1].strip()
+    text, label = fields[layout["text"]], fields[layout["label"]].strip()
     if not text.strip():
         return None, [*found, (text, label, "empty_text", "empty text", "dropped")]
     if label not in label_map:
@@ -225,7 +331,13 @@ def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
 def validate_rows(
     raw: pd.DataFrame, label_map: dict[str, int], validation: dict[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse raw ``text<TAB>label`` lines and check each one.
+    """Parse raw lines (``text<TAB>label`` by default) and check each one.
+
+    The layout comes from ``validation``: ``separator`` (a character, or ``tab``,
+    ``comma``, ``semicolon``, ``pipe``), ``quoted`` (CSV quoting with ``"``),
+    ``header`` (line 1 names the columns) and ``text_column`` / ``label_column`` (a
+    header name, or a 0-based index). Every line must have the header's number of
+    fields (without a header: up to the last column used).
 
     Rows rejected: undecodable bytes, blank line, wrong column count, empty text,
     unknown label, and texts over ``max_chars`` unless truncated. Rows kept but
@@ -236,6 +348,8 @@ def validate_rows(
         raw: Output of ``RawLinesDataset``: ``source``, ``line``, ``raw`` (bytes).
         label_map: ``{label: id}``; labels outside it are errors.
         validation: ``encoding`` (default utf-8), ``separator`` (default tab),
+            ``quoted`` (default false), ``header`` (default false),
+            ``text_column`` / ``label_column`` (default 0 / 1),
             ``on_invalid``: ``error`` (raise) or ``drop`` (drop and report);
             ``max_drop_share`` (default 0.2): the share of rows a split may lose;
             ``max_chars`` (default 10000) and ``on_too_long``: ``truncate``
@@ -248,7 +362,10 @@ def validate_rows(
         with their ``check`` and ``reason``.
 
     Raises:
-        DataValidationError: If the file is empty; if rows are invalid and
+        ValueError: If a setting is missing or invalid (named).
+        DataValidationError: If the file is empty or has a header only; if a named
+            column is not in the header (file and column named); if rows are
+            invalid and
             ``on_invalid`` is ``error`` (or too long and ``on_too_long`` is
             ``error``); if more than ``max_drop_share`` of the rows are dropped or
             none is left. The message names the file, the lines (first ones and a
@@ -262,7 +379,14 @@ def validate_rows(
             f"trained or evaluated on. Put the data in that file, or point the "
             f"split's raw_<split> catalog entry at the right file."
         )
-    good, findings = [], []
+    settings["layout"], findings = _layout(raw, settings, source)
+    raw = raw.iloc[settings["layout"]["skip"] :]  # the data lines
+    if raw.empty:
+        raise DataValidationError(
+            f"{source}: the file has a header line only (no rows); an empty split "
+            f"cannot be trained or evaluated on."
+        )
+    good = []
     for src, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
         row, found = _check_line(payload, line, label_map, settings)
         findings += [(src, line, *f) for f in found]

@@ -9,6 +9,7 @@ Scoring the variants (test predictions, agreement with FP32, speed) is
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -83,8 +84,11 @@ def quantize_variant(
     reason = _not_here(variant, options)
     if reason:
         return _skipped(staged, base, reason)
+    # Every variant's saved tokenizer truncates (``truncation=True``) as trained.
+    tokenizer = copy.deepcopy(bundle.tokenizer)
+    tokenizer.model_max_length = int(model["max_length"])
     try:
-        fields = spec.writer(bundle.model, bundle.tokenizer, staged.folder, options)
+        fields = spec.writer(bundle.model, tokenizer, staged.folder, options)
     except VariantUnavailable as exc:
         return _skipped(staged, base, str(exc))
     manifest = write_manifest(staged.folder, {**base, **fields, "status": "ok"})
