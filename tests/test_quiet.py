@@ -102,6 +102,7 @@ def test_benchmark_child_is_quiet_on_a_torchao_variant(tiny_bundle, tmp_path):
     params = yaml.safe_load(
         (root / "conf/base/parameters_quantize_ptq.yml").read_text()
     )["quantize_ptq"]
+    params["variants"]["int8_torchao"]["on_cpu"] = True  # shipped CUDA-only
     fp32 = HFModelFolderDataset(str(tmp_path / "fp32"))
     fp32.save(tiny_bundle)
     model = {"label_map": tiny_bundle.metadata["label_map"], "max_length": 32}

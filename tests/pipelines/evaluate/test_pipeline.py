@@ -34,14 +34,11 @@ def project_catalog(tmp_path, monkeypatch):
     from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
-    from quant_sentiment.resolvers import package_path
+    from quant_sentiment.settings import CONFIG_LOADER_ARGS
 
     loader = OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
-        base_env="base",
-        default_run_env="offline",
-        custom_resolvers={"package_path": package_path},
-        merge_strategy={"parameters": "soft", "globals": "soft"},
+        **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )
     monkeypatch.chdir(tmp_path)
     catalog = DataCatalog.from_config(loader["catalog"])

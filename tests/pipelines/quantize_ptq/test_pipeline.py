@@ -11,7 +11,7 @@ from kedro.runner import SequentialRunner
 
 from quant_sentiment.datasets import VariantFolderDataset
 from quant_sentiment.pipelines.quantize_ptq import create_pipeline
-from quant_sentiment.resolvers import package_path
+from quant_sentiment.settings import CONFIG_LOADER_ARGS
 from quant_sentiment.variants import produced_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -23,10 +23,7 @@ VARIANTS = [v.name for v in produced_by("quantize_ptq")]
 def config() -> OmegaConfigLoader:
     return OmegaConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
-        base_env="base",
-        default_run_env="offline",
-        custom_resolvers={"package_path": package_path},
-        merge_strategy={"parameters": "soft", "globals": "soft"},
+        **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )
 
 
