@@ -11,6 +11,11 @@ from kedro.framework.project import configure_project
 
 
 def main(*args, **kwargs) -> Any:
+    if len(sys.argv) > 1 and sys.argv[1] in ("predict", "serve"):
+        # Using a saved model (quant_sentiment.scoring.cli); the rest is Kedro's run.
+        from quant_sentiment.scoring.cli import cli
+
+        return cli(*args, **kwargs)
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

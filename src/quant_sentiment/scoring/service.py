@@ -1,0 +1,218 @@
+"""The HTTP service: FastAPI app around one :class:`~.model.Predictor`.
+
+Endpoints: ``POST /predict`` (``{"text": ...}`` or ``{"texts": [...]}``),
+``GET /health``, ``GET /model`` (the manifest), ``/docs`` and ``/openapi.json``.
+
+Every request is answered, never the process taken down: the body is read with a
+size cap (413), decoded (400 for invalid UTF-8 or malformed JSON), validated (422
+for wrong types, empty lists or texts, 413 for too many or too long texts). Model
+calls run in a worker thread; at most ``max_pending`` requests are admitted at once
+(running or waiting) and the rest get 503 with ``Retry-After``, so memory stays
+bounded under overload.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .model import Predictor
+
+OVERLOADED = 503
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """The service's limits (``quant-sentiment serve --max-...`` overrides them).
+
+    Attributes:
+        max_texts: Texts per request (more: 413).
+        max_chars: Characters per text (more: 413).
+        max_body_bytes: Request body bytes (more: 413).
+        max_pending: Requests admitted at once, running or waiting (more: 503).
+        workers: Model calls running at once (threads; 1 suits 2 cores).
+        batch_size: Texts per model call within a request.
+    """
+
+    max_texts: int = 64
+    max_chars: int = 10_000
+    max_body_bytes: int = 1_000_000
+    max_pending: int = 64
+    workers: int = 1
+    batch_size: int = 32
+
+
+class PredictRequest(BaseModel):
+    """One text (``text``) or several (``texts``), not both."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    text: str | None = Field(default=None, description="One raw text.")
+    texts: list[str] | None = Field(default=None, description="Several raw texts.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PredictRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError(
+                "give exactly one of 'text' (a string) or 'texts' (a list)"
+            )
+        if self.texts is not None and not self.texts:
+            raise ValueError("'texts' is an empty list")
+        return self
+
+    def all_texts(self) -> list[str]:
+        """The texts in request order."""
+        return [self.text] if self.text is not None else list(self.texts)
+
+
+class Prediction(BaseModel):
+    """Label and class probabilities of one text."""
+
+    label: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    """Predictions in request order."""
+
+    variant: str
+    predictions: list[Prediction]
+
+
+class RequestError(Exception):
+    """A request the service refuses, with its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The body, read in chunks and refused (413) as soon as it passes ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"body of {declared} bytes exceeds {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestError(413, f"body exceeds {limit} bytes")
+    return bytes(body)
+
+
+def parse_request(body: bytes, limits: ServiceLimits) -> list[str]:
+    """Decode, parse and check a ``/predict`` body; the raw texts, or RequestError."""
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(400, f"body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        payload = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        raise RequestError(400, f"malformed JSON: {exc.msg} at {exc.pos}") from exc
+    try:
+        texts = PredictRequest.model_validate(payload).all_texts()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise RequestError(422, problems) from exc
+    if len(texts) > limits.max_texts:
+        raise RequestError(413, f"{len(texts)} texts; at most {limits.max_texts}")
+    for i, text in enumerate(texts):
+        if len(text) > limits.max_chars:
+            raise RequestError(
+                413, f"text {i} has {len(text)} characters; at most {limits.max_chars}"
+            )
+        if not text.strip():
+            raise RequestError(422, f"text {i} is empty")
+    return texts
+
+
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
+}
+
+
+class Gate:
+    """Admission control: at most ``max_pending`` requests in the service at once,
+    of which ``workers`` run the model (in threads) and the rest wait."""
+
+    def __init__(self, limits: ServiceLimits) -> None:
+        import anyio
+
+        self.max_pending = limits.max_pending
+        self.pending = 0
+        self.limiter = anyio.CapacityLimiter(limits.workers)
+
+    async def run(self, func, *args):
+        """Run ``func(*args)`` in a worker thread, or RequestError 503 when full."""
+        import anyio
+
+        if self.pending >= self.max_pending:
+            raise RequestError(
+                OVERLOADED,
+                f"overloaded: {self.pending} requests in progress; retry later",
+            )
+        self.pending += 1
+        try:
+            return await anyio.to_thread.run_sync(*(func, *args), limiter=self.limiter)
+        finally:
+            self.pending -= 1
+
+
+def _score(predictor: Predictor, texts: list[str], batch_size: int) -> dict:
+    try:
+        rows = predictor.predict_raw(texts, batch_size)
+    except ValueError as exc:  # empty after normalisation
+        raise RequestError(422, str(exc)) from exc
+    return {"variant": predictor.variant, "predictions": rows}
+
+
+def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
+    """The FastAPI app serving ``predictor`` under ``limits``."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+    limits = limits or ServiceLimits()
+    gate = Gate(limits)
+    app = FastAPI(
+        title="quant_sentiment",
+        summary=f"Sentiment of Indonesian text: {predictor.variant}",
+        version=str(predictor.manifest.get("created_at", "")),
+    )
+
+    @app.exception_handler(RequestError)
+    async def _refused(request: Request, exc: RequestError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status == OVERLOADED else None
+        return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        openapi_extra=_OPENAPI_BODY,
+        responses={400: {}, 413: {}, 422: {}, 503: {}},
+    )
+    async def predict(request: Request) -> dict[str, Any]:
+        """Label and class probabilities of one text or a list of texts (raw: the
+        model's own normalisation is applied)."""
+        texts = parse_request(await _read_body(request, limits.max_body_bytes), limits)
+        return await gate.run(_score, predictor, texts, limits.batch_size)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        """Liveness, the variant served and the requests in progress."""
+        return {"status": "ok", "variant": predictor.variant, "pending": gate.pending}
+
+    @app.get("/model")
+    async def model() -> dict[str, Any]:
+        """The served folder's ``manifest.json`` and the service limits."""
+        return {"manifest": predictor.manifest, "limits": asdict(limits)}
+
+    return app
