@@ -9,6 +9,9 @@ for wrong types, empty lists or texts, 413 for too many or too long texts). Mode
 calls run in a worker thread; at most ``max_pending`` requests are admitted at once
 (running or waiting) and the rest get 503 with ``Retry-After``, so memory stays
 bounded under overload.
+
+FastAPI is imported at module level (its route signatures are resolved from this
+module's names); only ``quant-sentiment serve`` and the tests import this module.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .model import Predictor
@@ -177,9 +182,6 @@ def _score(predictor: Predictor, texts: list[str], batch_size: int) -> dict:
 
 def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     """The FastAPI app serving ``predictor`` under ``limits``."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
     limits = limits or ServiceLimits()
     gate = Gate(limits)
     app = FastAPI(
@@ -187,6 +189,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
         summary=f"Sentiment of Indonesian text: {predictor.variant}",
         version=str(predictor.manifest.get("created_at", "")),
     )
+    app.state.gate = gate
 
     @app.exception_handler(RequestError)
     async def _refused(request: Request, exc: RequestError) -> JSONResponse:
