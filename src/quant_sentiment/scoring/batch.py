@@ -93,12 +93,14 @@ def score_records(  # noqa: PLR0913 - the knobs of one scoring run
     chunk_size: int = 1024,
     batch_size: int = 32,
     with_text: bool = False,
+    max_listed: int | None = MAX_LISTED,
 ) -> ScoreSummary:
     """Normalise, score and write ``records`` chunk by chunk.
 
     A record with a problem (undecodable, empty, missing field) or a text empty
     after normalisation stops the run (``on_invalid="fail"``, :class:`InvalidRecord`
-    naming file and line) or is skipped and counted (``"skip"``).
+    naming file and line) or is skipped and counted (``"skip"``); the first
+    ``max_listed`` skipped rows (``None``: all) are kept in the summary.
     """
     if on_invalid not in ON_INVALID:
         raise ValueError(f"--on-invalid must be one of {ON_INVALID}: {on_invalid!r}")
@@ -115,7 +117,7 @@ def score_records(  # noqa: PLR0913 - the knobs of one scoring run
                     "(--on-invalid skip scores the other rows)"
                 )
             summary.skipped += 1
-            if len(summary.listed) < MAX_LISTED:
+            if max_listed is None or len(summary.listed) < max_listed:
                 summary.listed.append((record, problem))
             continue
         chunk.append((record, clean))

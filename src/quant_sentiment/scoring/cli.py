@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import click
@@ -47,7 +47,8 @@ def _load_predictor(model: str, env: str | None, threads: int | None):
 
         torch.set_num_threads(threads)
     try:
-        folder = resolve_model(model, env)
+        with redirect_stdout(sys.stderr):  # Kedro's session logs while looking up
+            folder = resolve_model(model, env)
         _logs_to_stderr()
         return Predictor(folder, threads=threads)
     except (ModelNotFound, MissingNormalisation, FileNotFoundError) as exc:

@@ -206,27 +206,36 @@ _READERS: dict[str, Callable[[str, _Lines, InputSpec], Iterator[Record]]] = {
 }
 
 
+def _open(source: str) -> tuple[IO[bytes], bool]:
+    """``(binary stream, whether to close it)`` of a path or ``-``."""
+    if source == STDIN:
+        return sys.stdin.buffer, False
+    try:
+        return open(source, "rb"), True  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise InputError(f"{source}: cannot open ({exc.strerror})") from exc
+
+
 def read_records(
-    source: str, spec: InputSpec, on_bytes: Callable[[int], None] | None = None
+    source: str,
+    spec: InputSpec,
+    on_bytes: Callable[[int], None] | None = None,
+    stream: IO[bytes] | None = None,
 ) -> Iterator[Record]:
     """Stream the records of one file (or ``-`` for stdin).
 
     Args:
-        source: A path, or ``-``.
+        source: A path, or ``-``; with ``stream``, the name records carry (and whose
+            suffix gives the format).
         spec: How to read it.
         on_bytes: Called with the bytes consumed since the last call (progress).
+        stream: Read this binary stream instead of opening ``source``.
 
     Raises:
         InputError: For an unreadable file, an unknown format or a missing column.
     """
     fmt = input_format(source, spec.fmt)
-    if source == STDIN:
-        stream, close = sys.stdin.buffer, False
-    else:
-        try:
-            stream, close = open(source, "rb"), True  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise InputError(f"{source}: cannot open ({exc.strerror})") from exc
+    stream, close = (stream, False) if stream is not None else _open(source)
     lines = _Lines(stream, spec.encoding)
     seen = 0
     try:
