@@ -1,6 +1,6 @@
-"""``quant-sentiment predict`` and ``quant-sentiment serve``.
+"""``quant-sentiment predict``, ``quant-sentiment serve``, ``quant-sentiment loadtest``.
 
-``quant_sentiment.__main__`` dispatches these two sub-commands here; every other
+``quant_sentiment.__main__`` dispatches these sub-commands here; every other
 ``quant-sentiment`` invocation goes to Kedro's ``run`` as before.
 """
 
@@ -15,8 +15,6 @@ import click
 
 from .batch import ON_INVALID, OUTPUT_FORMATS
 from .inputs import FORMATS, STDIN
-
-COMMANDS = ("predict", "serve")
 
 
 def _logs_to_stderr() -> None:
@@ -174,7 +172,7 @@ def predict(  # noqa: PLR0913 - one argument per option
     id_column,
     header,
     encoding,
-    output,  # noqa: PLR0913
+    output,
     output_format,
     on_invalid,
     with_text,
@@ -266,6 +264,12 @@ def _records_with_progress(sources: list[str], spec):
     default=None,
     help="Requests admitted at once, running or waiting; more get 503.",
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (uvicorn's access log).",
+)
 @_threads_option
 def serve(  # noqa: PLR0913 - one argument per option
     model,
@@ -275,7 +279,8 @@ def serve(  # noqa: PLR0913 - one argument per option
     max_texts,
     max_chars,
     max_body_bytes,
-    max_pending,  # noqa: PLR0913
+    max_pending,
+    access_log,
     threads,
 ):
     """Serve the model over HTTP: POST /predict, GET /health, GET /model, /docs."""
@@ -291,4 +296,92 @@ def serve(  # noqa: PLR0913 - one argument per option
         "max_pending": max_pending,
     }
     limits = ServiceLimits(**{k: v for k, v in overrides.items() if v is not None})
-    uvicorn.run(create_app(predictor, limits), host=host, port=port, workers=1)
+    uvicorn.run(
+        create_app(predictor, limits),
+        host=host,
+        port=port,
+        workers=1,
+        access_log=access_log,
+    )
+
+
+@cli.command()
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The service (loopback only).",
+)
+@click.option(
+    "--texts",
+    "texts_file",
+    required=True,
+    help="Texts to send (cycled), e.g. the SmSA test TSV.",
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None)
+@click.option("--column", default="text", show_default=True)
+@click.option("--header/--no-header", default=True, show_default=True)
+@click.option(
+    "--clients",
+    default="1,8,32",
+    show_default=True,
+    help="Concurrency levels, comma-separated.",
+)
+@click.option(
+    "--requests",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Requests per level.",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(1),
+    default=120,
+    show_default=True,
+    help="Time limit per level (fewer requests are reported if reached).",
+)
+@click.option("--warmup", type=click.IntRange(0), default=20, show_default=True)
+@click.option("-o", "--output", default=None, help="Write the table as CSV (+ .md).")
+@click.option(
+    "--spawn-model",
+    default=None,
+    help="Start `serve --model <this>` at --url for the test, stop it after.",
+)
+@_env_option
+@_threads_option
+def loadtest(url, texts_file, fmt, column, header, clients, requests, max_seconds,  # noqa: PLR0913
+             warmup, output, spawn_model, env, threads):  # fmt: skip
+    """Load-test POST /predict at several concurrency levels (a benchmark)."""
+    import asyncio
+
+    import pandas as pd
+
+    from .inputs import InputError, InputSpec, read_records
+    from .loadtest import check_loopback, machine_line, run_level, spawned_service
+
+    try:
+        base = check_loopback(url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    spec = InputSpec(fmt, column, None, header)
+    rows = []
+    try:
+        texts = [r.text for r in read_records(texts_file, spec) if r.problem is None]
+        with spawned_service(spawn_model, env, threads, base):
+            click.echo(machine_line(), err=True)
+            for level in (int(c) for c in clients.split(",")):
+                result = asyncio.run(
+                    run_level(base, texts, level, requests, max_seconds, warmup)
+                )
+                rows.append(result.row())
+                click.echo(f"{level} client(s): {rows[-1]}", err=True)
+    except (InputError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    table = pd.DataFrame(rows)
+    click.echo(table.to_markdown(index=False))
+    if output is not None:
+        table.to_csv(output, index=False)
+        Path(output).with_suffix(".md").write_text(
+            f"{machine_line()}\n\n{table.to_markdown(index=False)}\n"
+        )
