@@ -9,12 +9,8 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
-from quant_sentiment.scoring.service import (
-    Gate,
-    RequestError,
-    ServiceLimits,
-    create_app,
-)
+from quant_sentiment.scoring.limits import ServiceLimits
+from quant_sentiment.scoring.service import Gate, RequestError, create_app
 
 LIMITS = ServiceLimits(max_texts=4, max_chars=50, max_body_bytes=600, max_pending=2)
 LABELS = {"positive", "neutral", "negative"}

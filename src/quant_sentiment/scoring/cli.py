@@ -15,6 +15,9 @@ import click
 
 from .batch import ON_INVALID, OUTPUT_FORMATS
 from .inputs import FORMATS, STDIN
+from .limits import ServiceLimits
+
+LIMITS = ServiceLimits()
 
 
 def _logs_to_stderr() -> None:
@@ -80,7 +83,8 @@ def _output_format(output: str, fmt: str | None) -> str:
 
 @click.group(name="quant-sentiment", context_settings={"max_content_width": 100})
 def cli() -> None:
-    """Score text with a saved model (``predict``) or serve it over HTTP (``serve``)."""
+    """Score text with a saved model (``predict``), serve it over HTTP (``serve``),
+    load-test the service (``loadtest``)."""
 
 
 _model_option = click.option(
@@ -243,25 +247,29 @@ def _records_with_progress(sources: list[str], spec):
 @click.option(
     "--max-texts",
     type=click.IntRange(1),
-    default=None,
-    help="Texts per request (default: ServiceLimits).",
+    default=LIMITS.max_texts,
+    show_default=True,
+    help="Texts per request (more: 413).",
 )
 @click.option(
     "--max-chars",
     type=click.IntRange(1),
-    default=None,
-    help="Characters per text (default: ServiceLimits).",
+    default=LIMITS.max_chars,
+    show_default=True,
+    help="Characters per text (more: 413).",
 )
 @click.option(
     "--max-body-bytes",
     type=click.IntRange(1),
-    default=None,
-    help="Request body size (default: ServiceLimits).",
+    default=LIMITS.max_body_bytes,
+    show_default=True,
+    help="Request body bytes (more: 413).",
 )
 @click.option(
     "--max-pending",
     type=click.IntRange(1),
-    default=None,
+    default=LIMITS.max_pending,
+    show_default=True,
     help="Requests admitted at once, running or waiting; more get 503.",
 )
 @click.option(
@@ -286,16 +294,15 @@ def serve(  # noqa: PLR0913 - one argument per option
     """Serve the model over HTTP: POST /predict, GET /health, GET /model, /docs."""
     import uvicorn
 
-    from .service import ServiceLimits, create_app
+    from .service import create_app
 
     predictor = _load_predictor(model, env, threads)
-    overrides = {
-        "max_texts": max_texts,
-        "max_chars": max_chars,
-        "max_body_bytes": max_body_bytes,
-        "max_pending": max_pending,
-    }
-    limits = ServiceLimits(**{k: v for k, v in overrides.items() if v is not None})
+    limits = ServiceLimits(
+        max_texts=max_texts,
+        max_chars=max_chars,
+        max_body_bytes=max_body_bytes,
+        max_pending=max_pending,
+    )
     uvicorn.run(
         create_app(predictor, limits),
         host=host,

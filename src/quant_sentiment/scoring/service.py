@@ -17,37 +17,17 @@ module's names); only ``quant-sentiment serve`` and the tests import this module
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .limits import ServiceLimits
 from .model import Predictor
 
 OVERLOADED = 503
-
-
-@dataclass(frozen=True)
-class ServiceLimits:
-    """The service's limits (``quant-sentiment serve --max-...`` overrides them).
-
-    Attributes:
-        max_texts: Texts per request (more: 413).
-        max_chars: Characters per text (more: 413).
-        max_body_bytes: Request body bytes (more: 413).
-        max_pending: Requests admitted at once, running or waiting (more: 503).
-        workers: Model calls running at once (threads; 1 suits 2 cores).
-        batch_size: Texts per model call within a request.
-    """
-
-    max_texts: int = 64
-    max_chars: int = 10_000
-    max_body_bytes: int = 1_000_000
-    max_pending: int = 64
-    workers: int = 1
-    batch_size: int = 32
 
 
 class PredictRequest(BaseModel):
@@ -167,7 +147,7 @@ class Gate:
             )
         self.pending += 1
         try:
-            return await anyio.to_thread.run_sync(*(func, *args), limiter=self.limiter)
+            return await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
         finally:
             self.pending -= 1
 
