@@ -184,3 +184,13 @@ def test_manifest_without_normalisation_is_refused(tiny_model_dir):
     )
     assert result.exit_code == 1
     assert "has no 'normalisation' block" in result.output
+
+
+def test_quant_sentiment_dispatches_the_scoring_commands(monkeypatch, capsys):
+    from quant_sentiment.__main__ import main
+
+    monkeypatch.setattr("sys.argv", ["quant-sentiment", "serve", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
+    assert "--max-pending" in capsys.readouterr().out

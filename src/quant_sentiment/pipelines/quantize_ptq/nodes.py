@@ -66,10 +66,11 @@ def quantize_variant(
         "max_length": model["max_length"],
         "id2label": {str(k): v for k, v in id2label.items()},
         "parameters": options,
-        # The FP32 model's text normalisation travels with every variant (a folder
-        # from before it was recorded has none; predicting then names the gap).
-        **{k: bundle.metadata[k] for k in (MANIFEST_KEY,) if k in bundle.metadata},
     }
+    if MANIFEST_KEY in bundle.metadata:
+        # The FP32 model's text normalisation travels with every variant (an FP32
+        # folder from before it was recorded has none; predicting names the gap).
+        base[MANIFEST_KEY] = bundle.metadata[MANIFEST_KEY]
     staged = StagedFolder()
     if not options["enabled"]:
         reason = f"disabled in parameters (quantize_ptq.variants.{variant}.enabled)"
