@@ -9,8 +9,9 @@ import anyio
 import pytest
 from fastapi.testclient import TestClient
 
+from quant_sentiment.scoring.batcher import MicroBatcher, Overloaded
 from quant_sentiment.scoring.limits import ServiceLimits
-from quant_sentiment.scoring.service import Gate, RequestError, create_app
+from quant_sentiment.scoring.service import create_app
 
 LIMITS = ServiceLimits(max_texts=4, max_chars=50, max_body_bytes=600, max_pending=2)
 LABELS = {"positive", "neutral", "negative"}
@@ -92,42 +93,91 @@ def test_wrong_method_and_path(client):
     assert client.post("/nowhere", json={}).status_code == 404
 
 
-def test_gate_answers_503_when_full():
-    """Two requests admitted (one running, one waiting); the third is refused."""
-    gate = Gate(ServiceLimits(max_pending=2, workers=1))
+def test_batcher_batches_queued_requests_and_refuses_when_full():
+    """While one call runs, queued requests are scored together in the next call;
+    past ``max_pending`` requests in the service, the next is refused."""
     release = threading.Event()
-    statuses: list[int] = []
+    calls: list[list[list[str]]] = []
 
-    async def call():
+    def run_batch(requests):
+        calls.append(requests)
+        release.wait(5)
+        return [[t.upper() for t in texts] for texts in requests]
+
+    batcher = MicroBatcher(run_batch, max_pending=4, max_batch_texts=64)
+    results, refused = {}, []
+
+    async def call(name, texts):
         try:
-            await gate.run(release.wait, 5)
-            statuses.append(200)
-        except RequestError as exc:
-            statuses.append(exc.status)
+            results[name] = await batcher.submit(texts)
+        except Overloaded as exc:
+            refused.append((name, str(exc)))
 
     async def main():
+        batcher.start()
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(call)
-            tasks.start_soon(call)
+            tasks.start_soon(call, "a", ["a"])
+            await anyio.sleep(0.05)  # "a" is running
+            for name, texts in [("b", ["b"]), ("c", ["c1", "c2"]), ("d", ["d"])]:
+                tasks.start_soon(call, name, texts)
             await anyio.sleep(0.05)
-            assert gate.pending == 2
-            await call()
+            assert batcher.pending == 4
+            await call("e", ["e"])  # a fifth request: no room
             release.set()
+        await batcher.stop()
 
     anyio.run(main)
-    assert sorted(statuses) == [200, 200, 503]
-    assert gate.pending == 0
+    assert calls == [[["a"]], [["b"], ["c1", "c2"], ["d"]]]
+    assert results == {"a": ["A"], "b": ["B"], "c": ["C1", "C2"], "d": ["D"]}
+    assert refused == [("e", "overloaded: 4 requests in progress")]
+    assert batcher.pending == 0
+
+
+def test_concurrent_requests_get_their_own_predictions(predictor):
+    """Requests scored in one batched call are split back to the right callers."""
+    import concurrent.futures
+
+    texts = [f"teks nomor {i} bagus" if i % 2 else f"jelek {i}" for i in range(12)]
+    app = create_app(predictor, ServiceLimits(max_pending=16))
+    with TestClient(app) as client, concurrent.futures.ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(lambda t: client.post("/predict", json={"text": t}), texts)
+        )
+    expected = predictor.predict_raw(texts)
+    for answer, want in zip(answers, expected):
+        assert answer.status_code == 200
+        [got] = answer.json()["predictions"]
+        assert got["label"] == want["label"]
+        for label, p in want["probabilities"].items():
+            assert got["probabilities"][label] == pytest.approx(p, abs=1e-5)
 
 
 def test_overload_through_http(predictor):
     """With no room left the endpoint answers 503 with Retry-After, then recovers."""
     app = create_app(predictor, ServiceLimits(max_pending=1))
     with TestClient(app) as client:
-        gate = app.state.gate
-        gate.pending = 1  # one request in progress
+        batcher = app.state.batcher
+        batcher.pending = 1  # one request in progress
         busy = client.post("/predict", json={"text": "bagus"})
         assert busy.status_code == 503
         assert busy.headers["retry-after"] == "1"
         assert "overloaded" in busy.json()["detail"]
-        gate.pending = 0
+        batcher.pending = 0
         assert client.post("/predict", json={"text": "bagus"}).status_code == 200
+
+
+def test_a_request_empty_after_normalisation_fails_alone(predictor):
+    """In one batched call, the request whose text normalises to nothing gets 422;
+    the others get their predictions."""
+    from quant_sentiment.scoring.service import RequestError, score_requests
+    from quant_sentiment.textprep import TextPrep
+
+    strict = TextPrep({**predictor.prep.settings, "strip_non_letters": True})
+    original, predictor.prep = predictor.prep, strict
+    try:
+        results = score_requests(predictor, [["bagus"], ["bagus", "123 !!"]], 8)
+    finally:
+        predictor.prep = original
+    assert results[0]["predictions"][0]["label"] in LABELS
+    assert isinstance(results[1], RequestError) and results[1].status == 422
+    assert results[1].message == "text(s) [1] are empty after normalisation"

@@ -6,9 +6,10 @@ Endpoints: ``POST /predict`` (``{"text": ...}`` or ``{"texts": [...]}``),
 Every request is answered, never the process taken down: the body is read with a
 size cap (413), decoded (400 for invalid UTF-8 or malformed JSON), validated (422
 for wrong types, empty lists or texts, 413 for too many or too long texts). Model
-calls run in a worker thread; at most ``max_pending`` requests are admitted at once
-(running or waiting) and the rest get 503 with ``Retry-After``, so memory stays
-bounded under overload.
+calls are micro-batched across concurrent requests and run in a worker thread
+(:mod:`.batcher`); at most ``max_pending`` requests are admitted at once (queued or
+running) and the rest get 503 with ``Retry-After``, so memory stays bounded under
+overload.
 
 FastAPI is imported at module level (its route signatures are resolved from this
 module's names); only ``quant-sentiment serve`` and the tests import this module.
@@ -17,6 +18,7 @@ module's names); only ``quant-sentiment serve`` and the tests import this module
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -24,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .batcher import MicroBatcher, Overloaded
 from .limits import ServiceLimits
 from .model import Predictor
 
@@ -125,51 +128,51 @@ _OPENAPI_BODY = {
 }
 
 
-class Gate:
-    """Admission control: at most ``max_pending`` requests in the service at once,
-    of which ``workers`` run the model (in threads) and the rest wait."""
+def score_requests(
+    predictor: Predictor, requests: list[list[str]], batch_size: int
+) -> list[dict[str, Any] | RequestError]:
+    """Score several requests' raw texts in one model call (blocking).
 
-    def __init__(self, limits: ServiceLimits) -> None:
-        import anyio
-
-        self.max_pending = limits.max_pending
-        self.pending = 0
-        self.limiter = anyio.CapacityLimiter(limits.workers)
-
-    async def run(self, func, *args):
-        """Run ``func(*args)`` in a worker thread, or RequestError 503 when full."""
-        import anyio
-
-        if self.pending >= self.max_pending:
-            raise RequestError(
-                OVERLOADED,
-                f"overloaded: {self.pending} requests in progress; retry later",
-            )
-        self.pending += 1
-        try:
-            return await anyio.to_thread.run_sync(func, *args, limiter=self.limiter)
-        finally:
-            self.pending -= 1
-
-
-def _score(predictor: Predictor, texts: list[str], batch_size: int) -> dict:
-    try:
-        rows = predictor.predict_raw(texts, batch_size)
-    except ValueError as exc:  # empty after normalisation
-        raise RequestError(422, str(exc)) from exc
-    return {"variant": predictor.variant, "predictions": rows}
+    Each request's texts are normalised; a request with a text empty after
+    normalisation gets a 422 :class:`RequestError` instead of predictions.
+    """
+    cleaned = [predictor.prep.many(texts) for texts in requests]
+    results: list[Any] = []
+    for clean in cleaned:
+        empty = [i for i, text in enumerate(clean) if not text.strip()]
+        error = f"text(s) {empty} are empty after normalisation"
+        results.append(RequestError(422, error) if empty else None)
+    scored = [c for c, r in zip(cleaned, results) if r is None]
+    probs = iter(predictor.probabilities([t for c in scored for t in c], batch_size))
+    for i, clean in enumerate(cleaned):
+        if results[i] is None:
+            rows = [predictor.row(next(probs)) for _ in clean]
+            results[i] = {"variant": predictor.variant, "predictions": rows}
+    return results
 
 
 def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     """The FastAPI app serving ``predictor`` under ``limits``."""
     limits = limits or ServiceLimits()
-    gate = Gate(limits)
+    batcher = MicroBatcher(
+        lambda requests: score_requests(predictor, requests, limits.batch_size),
+        limits.max_pending,
+        limits.max_batch_texts,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        yield
+        await batcher.stop()
+
     app = FastAPI(
         title="quant_sentiment",
         summary=f"Sentiment of Indonesian text: {predictor.variant}",
         version=str(predictor.manifest.get("created_at", "")),
+        lifespan=lifespan,
     )
-    app.state.gate = gate
+    app.state.batcher = batcher
 
     @app.exception_handler(RequestError)
     async def _refused(request: Request, exc: RequestError) -> JSONResponse:
@@ -186,12 +189,19 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
         """Label and class probabilities of one text or a list of texts (raw: the
         model's own normalisation is applied)."""
         texts = parse_request(await _read_body(request, limits.max_body_bytes), limits)
-        return await gate.run(_score, predictor, texts, limits.batch_size)
+        try:
+            return await batcher.submit(texts)
+        except Overloaded as exc:
+            raise RequestError(OVERLOADED, f"{exc}; retry later") from exc
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         """Liveness, the variant served and the requests in progress."""
-        return {"status": "ok", "variant": predictor.variant, "pending": gate.pending}
+        return {
+            "status": "ok",
+            "variant": predictor.variant,
+            "pending": batcher.pending,
+        }
 
     @app.get("/model")
     async def model() -> dict[str, Any]:
