@@ -181,3 +181,23 @@ def test_a_request_empty_after_normalisation_fails_alone(predictor):
     assert results[0]["predictions"][0]["label"] in LABELS
     assert isinstance(results[1], RequestError) and results[1].status == 422
     assert results[1].message == "text(s) [1] are empty after normalisation"
+
+
+def test_max_batch_texts_one_scores_each_request_alone():
+    calls: list[list[list[str]]] = []
+
+    def run_batch(requests):
+        calls.append(requests)
+        return [len(texts) for texts in requests]
+
+    batcher = MicroBatcher(run_batch, max_pending=8, max_batch_texts=1)
+
+    async def main():
+        batcher.start()
+        async with anyio.create_task_group() as tasks:
+            for texts in (["a"], ["b", "c"], ["d"]):
+                tasks.start_soon(batcher.submit, texts)
+        await batcher.stop()
+
+    anyio.run(main)
+    assert calls == [[["a"]], [["b", "c"]], [["d"]]]

@@ -273,6 +273,15 @@ def _records_with_progress(sources: list[str], spec):
     help="Requests admitted at once, running or waiting; more get 503.",
 )
 @click.option(
+    "--max-batch-texts",
+    type=click.IntRange(1),
+    default=LIMITS.max_batch_texts,
+    show_default=True,
+    help="Texts of queued requests scored in one call; 1 scores each request "
+    "alone (per-request reproducible results with batch-dependent variants such "
+    "as ONNX dynamic INT8).",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -288,6 +297,7 @@ def serve(  # noqa: PLR0913 - one argument per option
     max_chars,
     max_body_bytes,
     max_pending,
+    max_batch_texts,
     access_log,
     threads,
 ):
@@ -302,6 +312,7 @@ def serve(  # noqa: PLR0913 - one argument per option
         max_chars=max_chars,
         max_body_bytes=max_body_bytes,
         max_pending=max_pending,
+        max_batch_texts=max_batch_texts,
     )
     uvicorn.run(
         create_app(predictor, limits),
