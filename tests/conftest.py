@@ -161,3 +161,11 @@ def tiny_finetune_params(training_args: dict | None = None, **overrides) -> dict
     }
     params.update(overrides)
     return {"finetune": params, "model": {"max_length": 64, "threads": 1}}
+
+
+def base_normalisation() -> dict:
+    """``preprocessing.normalisation`` exactly as in conf/base/parameters_preprocessing.yml."""
+    import yaml
+
+    path = PROJECT_ROOT / "conf" / "base" / "parameters_preprocessing.yml"
+    return yaml.safe_load(path.read_text())["preprocessing"]["normalisation"]

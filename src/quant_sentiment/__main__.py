@@ -6,11 +6,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kedro.framework.cli.utils import find_run_command
-from kedro.framework.project import configure_project
+#: Sub-commands of quant_sentiment.scoring.cli (using a saved model); the rest of
+#: ``quant-sentiment ...`` is Kedro's ``run``.
+SCORING_COMMANDS = ("predict", "serve", "loadtest")
 
 
 def main(*args, **kwargs) -> Any:
+    if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
+        from quant_sentiment.scoring.cli import cli
+
+        return cli(*args, **kwargs)
+    # Imported here: importing Kedro's project module configures logging to stdout,
+    # where the scoring commands write their output.
+    from kedro.framework.cli.utils import find_run_command
+    from kedro.framework.project import configure_project
+
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

@@ -23,9 +23,11 @@ from quant_sentiment.pipelines.evaluate.report import (
 )
 from quant_sentiment.pipelines.evaluate.speed import benchmark_variant
 from quant_sentiment.variants import VariantHandle
+from tests.conftest import base_normalisation
 
 LABELS = ["positive", "neutral", "negative"]
 OK = VariantHandle(path=Path("unused"), manifest={"format": "hf", "status": "ok"})
+NORM = base_normalisation()
 MODEL = {
     "label_map": {"positive": 0, "neutral": 1, "negative": 2},
     "max_length": 64,
@@ -235,13 +237,14 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, tmp_path):
         "max_iter": 500,
         "seed": 0,
     }
-    artifact = train_tfidf_logreg(sample_splits["train"], MODEL, params)
+    artifact = train_tfidf_logreg(sample_splits["train"], MODEL, params, NORM)
     dataset = VariantFolderDataset(str(tmp_path / "tfidf"), version=Version(None, None))
     dataset.save(artifact)
     handle = dataset.load()
     assert handle.manifest["format"] == "sklearn"
     assert handle.manifest["status"] == "ok"
     assert handle.manifest["size_bytes"] > 0
+    assert handle.manifest["normalisation"] == NORM
     test = sample_splits["test"]
     preds = predict_test_split(handle, test, MODEL, {"batch_size": 16})
     assert len(preds) == len(test)
@@ -253,7 +256,9 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, tmp_path):
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert (preds["pred_id"] == expected.argmax(axis=1)).all()
     with pytest.raises(ValueError, match="no rows for label ids"):
-        train_tfidf_logreg(sample_splits["train"].query("label_id != 1"), MODEL, params)
+        train_tfidf_logreg(
+            sample_splits["train"].query("label_id != 1"), MODEL, params, NORM
+        )
 
 
 def test_benchmark_runs_in_a_fresh_process(tiny_model_dir, sample_splits):

@@ -58,6 +58,9 @@ def project_catalog(tmp_path, monkeypatch):
     params["baseline"]["tfidf_logreg"]["max_iter"] = 300
     catalog["params:model"] = {**params["model"], "threads": 1}
     catalog["params:baseline.tfidf_logreg"] = params["baseline"]["tfidf_logreg"]
+    catalog["params:preprocessing.normalisation"] = params["preprocessing"][
+        "normalisation"
+    ]
     for key in ("bootstrap", "benchmark", "predict"):
         catalog[f"params:evaluate.{key}"] = evaluate[key]
     return catalog

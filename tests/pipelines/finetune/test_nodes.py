@@ -14,8 +14,11 @@ from quant_sentiment.pipelines.finetune.nodes import (
     predict_split,
     train_classifier,
 )
+from tests.conftest import base_normalisation
 
 from .conftest import finetune_params
+
+NORM = base_normalisation()
 
 
 def params(tmp_path, training_args=None, **overrides):
@@ -30,7 +33,7 @@ def test_train_save_load_pipeline_labels(small_splits, model_params, tmp_path):
         {"num_train_epochs": 2},
         loss={"kind": "focal", "focal_gamma": 2.0, "class_weights": "balanced"},
     )
-    bundle, history = train_classifier(train, valid, model_params, p)
+    bundle, history = train_classifier(train, valid, model_params, p, NORM)
     assert history["epoch"].tolist() == [1.0, 2.0]
     assert (
         history[["train_loss", "eval_macro_f1", "train_samples_per_second"]]
@@ -40,6 +43,7 @@ def test_train_save_load_pipeline_labels(small_splits, model_params, tmp_path):
     )
     assert bundle.metadata["label_map"] == label_map
     assert bundle.metadata["max_length"] == 64
+    assert bundle.metadata["normalisation"] == NORM
     assert bundle.metadata["model_source"] == "scratch"
     assert bundle.metadata["data"]["train_rows"] == 96
     assert 0 <= bundle.metadata["best_valid_macro_f1"] <= 1
@@ -50,6 +54,7 @@ def test_train_save_load_pipeline_labels(small_splits, model_params, tmp_path):
     reloaded = ds.load()
     assert reloaded.metadata["training"]["loss"]["kind"] == "focal"
     assert reloaded.metadata["max_length"] == 64
+    assert reloaded.metadata["normalisation"]["lowercase"] is True
     folder = next((tmp_path / "model").glob("*/model"))
     from transformers import pipeline
 
@@ -82,7 +87,7 @@ def test_same_seed_gives_identical_results(small_splits, model_params, tmp_path)
     runs = []
     for i in range(2):
         p = params(tmp_path / str(i), {"seed": 7})
-        bundle, history = train_classifier(train, valid, model_params, p)
+        bundle, history = train_classifier(train, valid, model_params, p, NORM)
         runs.append((history, predict_split(bundle, valid, model_params, p)))
     cols = ["train_loss", "eval_loss", "eval_macro_f1"]
     pd.testing.assert_frame_equal(runs[0][0][cols], runs[1][0][cols])
@@ -92,13 +97,17 @@ def test_same_seed_gives_identical_results(small_splits, model_params, tmp_path)
 def test_resume_from_last_checkpoint(small_splits, model_params, tmp_path):
     train, valid = small_splits
     p = params(tmp_path, keep_checkpoints=True)
-    first, _ = train_classifier(train, valid, model_params, p)
+    first, _ = train_classifier(train, valid, model_params, p, NORM)
     assert first.metadata["resumed_from"] is None
     assert list((tmp_path / "ckpt").glob("*/checkpoint-*"))
-    second, _ = train_classifier(train, valid, model_params, p)
+    second, _ = train_classifier(train, valid, model_params, p, NORM)
     assert "checkpoint-" in second.metadata["resumed_from"]
     other, _ = train_classifier(
-        train, valid, model_params, params(tmp_path, {"seed": 1}, keep_checkpoints=True)
+        train,
+        valid,
+        model_params,
+        params(tmp_path, {"seed": 1}, keep_checkpoints=True),
+        NORM,
     )
     assert other.metadata["resumed_from"] is None
 
@@ -106,7 +115,7 @@ def test_resume_from_last_checkpoint(small_splits, model_params, tmp_path):
 def test_max_train_samples_and_fixed_padding(small_splits, model_params, tmp_path):
     train, valid = small_splits
     p = params(tmp_path, max_train_samples=40, padding="max_length")
-    bundle, history = train_classifier(train, valid, model_params, p)
+    bundle, history = train_classifier(train, valid, model_params, p, NORM)
     assert bundle.metadata["data"]["train_rows"] == 40
     assert len(history) == 1
 
@@ -114,4 +123,6 @@ def test_max_train_samples_and_fixed_padding(small_splits, model_params, tmp_pat
 def test_bad_padding_mode(small_splits, model_params, tmp_path):
     train, valid = small_splits
     with pytest.raises(ValueError, match="finetune.padding"):
-        train_classifier(train, valid, model_params, params(tmp_path, padding="fixed"))
+        train_classifier(
+            train, valid, model_params, params(tmp_path, padding="fixed"), NORM
+        )

@@ -10,6 +10,7 @@ from kedro.runner import SequentialRunner
 from quant_sentiment.datasets import HFModelFolderDataset
 from quant_sentiment.inference import predict_logits
 from quant_sentiment.pipelines.finetune import create_pipeline
+from tests.conftest import base_normalisation
 
 from .conftest import finetune_params
 
@@ -42,6 +43,7 @@ def finetune_run(sample_splits, model_params, tmp_path_factory):
         {
             **{f"clean_{s}": MemoryDataset(frame) for s, frame in splits.items()},
             "params:model": MemoryDataset(model_params),
+            "params:preprocessing.normalisation": MemoryDataset(base_normalisation()),
             "params:finetune": MemoryDataset(
                 finetune_params(tmp / "ckpt", {"num_train_epochs": 2})
             ),

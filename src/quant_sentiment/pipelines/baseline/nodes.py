@@ -12,6 +12,7 @@ import pandas as pd
 from quant_sentiment.formats import sklearn
 from quant_sentiment.manifest import write_manifest
 from quant_sentiment.modeling import label_maps
+from quant_sentiment.textprep import MANIFEST_KEY
 from quant_sentiment.variants import StagedFolder
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ def build_tfidf_logreg(params: dict[str, Any]):
 
 
 def train_tfidf_logreg(
-    train: pd.DataFrame, model: dict[str, Any], params: dict[str, Any]
+    train: pd.DataFrame,
+    model: dict[str, Any],
+    params: dict[str, Any],
+    normalisation: dict[str, Any],
 ) -> StagedFolder:
     """Fit TF-IDF + balanced logistic regression on the clean train split.
 
@@ -65,6 +69,8 @@ def train_tfidf_logreg(
         train: Clean train split (``text``, ``label_id``).
         model: ``params:model`` (the label map).
         params: ``baseline.tfidf_logreg`` (see :func:`build_tfidf_logreg`).
+        normalisation: ``params:preprocessing.normalisation``, recorded in the
+            manifest (:mod:`quant_sentiment.textprep`).
 
     Returns:
         The variant folder (``model.joblib`` + ``manifest.json``).
@@ -94,6 +100,7 @@ def train_tfidf_logreg(
             "status": "ok",
             **fields,
             "parameters": params,
+            MANIFEST_KEY: dict(normalisation),
             "train_rows": len(train),
             "n_features": vocab,
         },

@@ -11,7 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_tfidf_logreg,
-                inputs=["clean_train", "params:model", "params:baseline.tfidf_logreg"],
+                inputs=[
+                    "clean_train",
+                    "params:model",
+                    "params:baseline.tfidf_logreg",
+                    "params:preprocessing.normalisation",
+                ],
                 outputs=f"{VARIANT}_model",
                 name=f"train_{VARIANT}",
             )

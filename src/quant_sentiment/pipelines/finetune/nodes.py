@@ -16,18 +16,26 @@ from quant_sentiment.modeling import (
     label_names,
     load_model_source,
 )
+from quant_sentiment.textprep import MANIFEST_KEY
 from quant_sentiment.training import fit_classifier, limit_rows
 
 logger = logging.getLogger(__name__)
 
 
 def _metadata(
-    model: dict[str, Any], params: dict[str, Any], n_train: int, n_valid: int, run
+    model: dict[str, Any],
+    normalisation: dict[str, Any],
+    params: dict[str, Any],
+    n_train: int,
+    n_valid: int,
+    run,
 ) -> dict[str, Any]:
-    """The model folder's ``manifest.json`` fields (label map, source, training, data)."""
+    """The model folder's ``manifest.json`` fields (label map, normalisation, source,
+    training, data)."""
     return {
         "label_map": label_maps(model["label_map"])[1],
         "max_length": int(model["max_length"]),
+        MANIFEST_KEY: dict(normalisation),
         "model_source": str(params["model"]["source"]),
         "training": params,
         "data": {
@@ -46,6 +54,7 @@ def train_classifier(
     valid: pd.DataFrame,
     model: dict[str, Any],
     params: dict[str, Any],
+    normalisation: dict[str, Any],
 ) -> tuple[ModelBundle, pd.DataFrame]:
     """Fine-tune a sequence classifier with the shared Trainer builder.
 
@@ -61,6 +70,9 @@ def train_classifier(
         model: ``params:model`` (``label_map``, ``max_length``: also the saved
             tokenizer's ``model_max_length``).
         params: ``params:finetune``.
+        normalisation: ``params:preprocessing.normalisation``, recorded in the
+            manifest so that every way of predicting normalises raw text the same
+            way (:mod:`quant_sentiment.textprep`).
 
     Returns:
         ``(bundle, history)``: the best model with its tokenizer and metadata, and the
@@ -93,7 +105,7 @@ def train_classifier(
         len(run.history),
         run.train_runtime,
     )
-    metadata = _metadata(model, params, len(train), len(valid), run)
+    metadata = _metadata(model, normalisation, params, len(train), len(valid), run)
     bundle = ModelBundle(model=run.model, tokenizer=tokenizer, metadata=metadata)
     return bundle, run.history
 

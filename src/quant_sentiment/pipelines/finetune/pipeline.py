@@ -21,6 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "clean_valid",
                     "params:model",
                     "params:finetune",
+                    "params:preprocessing.normalisation",
                 ],
                 outputs=["finetuned_model", "finetune_history"],
                 name="train_classifier",

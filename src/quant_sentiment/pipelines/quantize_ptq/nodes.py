@@ -19,6 +19,7 @@ import pandas as pd
 from quant_sentiment.formats import SKIPPED, VariantUnavailable
 from quant_sentiment.manifest import write_manifest
 from quant_sentiment.modeling import ModelBundle
+from quant_sentiment.textprep import MANIFEST_KEY
 from quant_sentiment.variants import StagedFolder, VariantHandle, get_variant
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,9 @@ def quantize_variant(
         bundle: The fine-tuned FP32 model (``finetuned_model``).
         params: The ``quantize_ptq`` parameters; ``variants.<variant>`` configures it.
         model: Model-level settings (``params:model``): ``max_length`` is recorded
-            in the manifest, so every loader truncates as the model was trained.
+            in the manifest, so every loader truncates as the model was trained;
+            the FP32 manifest's ``normalisation`` is copied, so raw text is
+            normalised as for training (:mod:`quant_sentiment.textprep`).
         variant: A registered variant of this producer.
 
     Returns:
@@ -80,6 +83,10 @@ def quantize_variant(
         "id2label": {str(k): v for k, v in id2label.items()},
         "parameters": options,
     }
+    if MANIFEST_KEY in bundle.metadata:
+        # The FP32 model's text normalisation travels with every variant (an FP32
+        # folder from before it was recorded has none; predicting names the gap).
+        base[MANIFEST_KEY] = bundle.metadata[MANIFEST_KEY]
     staged = StagedFolder()
     reason = _not_here(variant, options)
     if reason:

@@ -1,0 +1,8 @@
+"""Using a saved model: the ``predict`` command, the HTTP service, the load test.
+
+- :mod:`.model`: ``--model`` (folder or catalog name) → :class:`~.model.Predictor`
+  (any format, with the text normalisation recorded in its manifest).
+- :mod:`.inputs` / :mod:`.batch`: streamed input records and chunked scoring.
+- :mod:`.cli`: ``quant-sentiment predict`` / ``quant-sentiment serve``.
+- :mod:`.service`: the FastAPI app; :mod:`.loadtest`: the load-test benchmark.
+"""
