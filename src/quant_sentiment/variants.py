@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from quant_sentiment.formats import Classifier, bnb, hf, load_classifier, onnx, torchao
+from quant_sentiment.formats import (
+    Classifier,
+    bnb,
+    hf,
+    load_classifier,
+    onnx,
+    quanto,
+    torchao,
+)
 from quant_sentiment.manifest import MANIFEST_FILE, read_manifest
 
 #: ``(fp32 model, tokenizer, folder, options) -> manifest fields``.
@@ -81,6 +89,8 @@ VARIANTS: tuple[Variant, ...] = (
     _ptq("int4", onnx.write_int4),
     _ptq("bnb_int8", bnb.write),
     _ptq("bnb_nf4", bnb.write),
+    _ptq("quanto_int8", quanto.write),
+    _ptq("quanto_int4", quanto.write),
     _qat("qat_int8", onnx.write_int8, compare_with="int8_ort"),
     _qat("qat_int4", onnx.write_int4, compare_with="int4"),
     Variant("tfidf_logreg", "baseline", "tfidf_logreg_model"),
