@@ -302,6 +302,40 @@ def qat_record(run, params: dict[str, Any], bits: int, options) -> dict[str, Any
     }
 
 
+def write_qat_manifest(
+    staged: StagedFolder, fields: dict[str, Any], qat: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the manifest (writer fields, ``qat`` block, QAT-prefixed ``method``);
+    warn when the artifact does not follow the fake-quantized model."""
+    variant, record = fields["variant"], fields["fake_vs_artifact"]
+    if not record["meets_threshold"]:
+        logger.warning(
+            "%s: the ONNX artifact agrees with the fake-quantized model on only "
+            "%.2f %% of the test texts (< %.1f %%): the scheme does not match",
+            variant,
+            100 * record["argmax_agreement"],
+            100 * record["min_agreement"],
+        )
+    method = f"QAT ({qat['epochs_run']:g} epochs"
+    method += ", distilled from FP32)" if qat["distillation"]["enabled"] else ")"
+    manifest = write_manifest(
+        staged.folder,
+        {
+            **fields,
+            "method": f"{method} + {fields['method']}",
+            "qat": qat,
+            "status": "ok",
+        },
+    )
+    logger.info(
+        "QAT %-9s %7.2f MB, fake-vs-artifact agreement %.4f",
+        variant,
+        manifest["size_bytes"] / 1e6,
+        record["argmax_agreement"],
+    )
+    return manifest
+
+
 def qat_variant(
     bundle: ModelBundle,
     train: pd.DataFrame,
@@ -356,33 +390,8 @@ def qat_variant(
     staged, fields, logits = export_and_compare(
         run, bundle, test, params, model, variant
     )
-    qat = qat_record(run, params, bits, options)
-    record = fields["fake_vs_artifact"]
-    if not record["meets_threshold"]:
-        logger.warning(
-            "%s: the ONNX artifact agrees with the fake-quantized model on only "
-            "%.2f %% of the test texts (< %.1f %%): the scheme does not match",
-            variant,
-            100 * record["argmax_agreement"],
-            100 * record["min_agreement"],
-        )
-    method = f"QAT ({qat['epochs_run']:g} epochs"
-    method += ", distilled from FP32)" if params["distillation"]["enabled"] else ")"
-    manifest = write_manifest(
-        staged.folder,
-        {
-            **base,
-            **fields,
-            "method": f"{method} + {fields['method']}",
-            "qat": qat,
-            "status": "ok",
-        },
-    )
-    logger.info(
-        "QAT %-9s %7.2f MB, fake-vs-artifact agreement %.4f",
-        variant,
-        manifest["size_bytes"] / 1e6,
-        record["argmax_agreement"],
+    write_qat_manifest(
+        staged, {**base, **fields}, qat_record(run, params, bits, options)
     )
     id2label = {int(k): v for k, v in base["id2label"].items()}
     return staged, run.history, predictions_frame(test, logits, id2label)
