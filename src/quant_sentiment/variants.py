@@ -3,7 +3,7 @@
 :data:`VARIANTS` lists every model variant the project builds: its name, the
 pipeline that produces it, the catalog entry of its folder and, for variants that a
 quantization pipeline writes, the format writer that builds it. Producers
-(``quantize_ptq``, the TF-IDF ``baseline``, next ``quantize_qat``) create one node per
+(``quantize_ptq``, the TF-IDF ``baseline``, ``quantize_qat``) create one node per
 entry they own; ``pipeline_registry`` composes one ``evaluate`` template per entry.
 Adding a variant is one entry here (plus its options block in the producer's
 parameters file when its writer takes options).
@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from quant_sentiment.formats import Classifier, bnb, hf, load_classifier, onnx, torchao
+from quant_sentiment.formats import (
+    Classifier,
+    bnb,
+    hf,
+    load_classifier,
+    onnx,
+    quanto,
+    torchao,
+)
 from quant_sentiment.manifest import MANIFEST_FILE, read_manifest
 
 #: ``(fp32 model, tokenizer, folder, options) -> manifest fields``.
@@ -40,6 +48,8 @@ class Variant:
         writer: For quantization producers: the format writer that builds it.
         predictions: Catalog entry of test predictions its producer already makes
             (the FP32 model's, from ``finetune``); ``None``: ``evaluate`` predicts.
+        compare_with: Another variant ``evaluate`` pairs this one with, beside the
+            reference (QAT vs PTQ at the same bits: the "recovery").
     """
 
     name: str
@@ -47,10 +57,22 @@ class Variant:
     dataset: str
     writer: Writer | None = None
     predictions: str | None = None
+    compare_with: str | None = None
 
 
 def _ptq(name: str, writer: Writer) -> Variant:
     return Variant(name, "quantize_ptq", f"ptq_{name}_model", writer)
+
+
+def _qat(name: str, writer: Writer, compare_with: str) -> Variant:
+    return Variant(
+        name,
+        "quantize_qat",
+        f"{name}_model",
+        writer,
+        predictions=f"{name}_test_predictions",
+        compare_with=compare_with,
+    )
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -68,6 +90,10 @@ VARIANTS: tuple[Variant, ...] = (
     _ptq("int4", onnx.write_int4),
     _ptq("bnb_int8", bnb.write),
     _ptq("bnb_nf4", bnb.write),
+    _ptq("quanto_int8", quanto.write),
+    _ptq("quanto_int4", quanto.write),
+    _qat("qat_int8", onnx.write_int8, compare_with="int8_ort"),
+    _qat("qat_int4", onnx.write_int4, compare_with="int4"),
     Variant("tfidf_logreg", "baseline", "tfidf_logreg_model"),
 )
 

@@ -8,6 +8,7 @@ format     module                              files
 ``torchao`` :mod:`.torchao`                    ``torchao_state_dict.pt`` + tokenizer
 ``bnb``    :mod:`.bnb`                         bitsandbytes ``save_pretrained`` folder
 ``sklearn`` :mod:`.sklearn`                    ``model.joblib``
+``quanto`` :mod:`.quanto`                      ``quanto_model.safetensors`` + map
 =========  ==================================  =====================================
 
 :data:`LOADERS` is the explicit registry of loaders by format name (no registration
@@ -24,7 +25,7 @@ from typing import Any
 
 from quant_sentiment.manifest import read_manifest
 
-from . import bnb, hf, onnx, sklearn, torchao
+from . import bnb, hf, onnx, quanto, sklearn, torchao
 from ._base import Classifier, HFClassifier
 from .errors import VariantUnavailable
 
@@ -36,6 +37,7 @@ LOADERS: dict[str, Loader] = {
     torchao.FORMAT: torchao.load,
     bnb.FORMAT: bnb.load,
     sklearn.FORMAT: sklearn.load,
+    quanto.FORMAT: quanto.load,
 }
 SKIPPED = "skipped"
 
@@ -78,6 +80,7 @@ __all__ = [
     "hf",
     "load_classifier",
     "onnx",
+    "quanto",
     "sklearn",
     "torchao",
 ]

@@ -11,6 +11,7 @@ variants; nothing here lists them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
@@ -19,6 +20,7 @@ from quant_sentiment.variants import REFERENCE, VARIANTS, Variant
 
 from .quality import (
     classification_report_text,
+    compare_with_paired,
     compare_with_reference,
     misclassified_examples,
     plot_variant_confusion_matrix,
@@ -27,9 +29,11 @@ from .quality import (
 )
 from .report import (
     build_comparison_table,
+    build_recovery_table,
     comparison_markdown,
     plot_f1_vs_latency,
     plot_f1_vs_size,
+    recovery_markdown,
     summarise_variant,
 )
 from .speed import benchmark_variant
@@ -53,6 +57,28 @@ def _predict(variant: Variant) -> list[Node]:
             inputs=["model", "clean_test", MODEL, "params:evaluate.predict"],
             outputs="test_predictions",
             name="predict_test_split",
+        )
+    ]
+
+
+def _paired(variant: Variant) -> list[Node]:
+    """The comparison with ``variant.compare_with`` (free input ``paired_predictions``)."""
+    if not variant.compare_with:
+        return []
+    return [
+        Node(
+            _bind(
+                compare_with_paired, variant=variant.name, paired=variant.compare_with
+            ),
+            inputs=[
+                "model",
+                "test_predictions",
+                "paired_predictions",
+                MODEL,
+                "params:evaluate.bootstrap",
+            ],
+            outputs="recovery",
+            name="compare_with_paired",
         )
     ]
 
@@ -112,11 +138,16 @@ def variant_template(variant: Variant) -> Pipeline:
                 outputs="summary",
                 name="summarise",
             ),
+            *_paired(variant),
         ]
     )
 
 
-def _per_variant(variant: Variant, reference: Variant) -> Pipeline:
+def _per_variant(
+    variant: Variant, reference: Variant, paired: Variant | None = None
+) -> Pipeline:
+    """``variant_template`` under ``evaluate.<name>``; with ``paired`` (the variant of
+    ``compare_with``, when it is evaluated too) also the paired comparison."""
     inputs = {
         "model": variant.dataset,
         "clean_test": "clean_test",
@@ -124,6 +155,12 @@ def _per_variant(variant: Variant, reference: Variant) -> Pipeline:
     }
     if variant.predictions:
         inputs["test_predictions"] = variant.predictions
+    if paired is None:
+        variant = replace(variant, compare_with=None)
+    else:
+        inputs["paired_predictions"] = (
+            paired.predictions or f"{NAMESPACE}.{paired.name}.test_predictions"
+        )
     template = variant_template(variant)
     return Pipeline(
         template,
@@ -134,10 +171,33 @@ def _per_variant(variant: Variant, reference: Variant) -> Pipeline:
     )
 
 
-def _comparison(summaries: list[str]) -> Pipeline:
+def _recovery(recoveries: list[str]) -> list[Node]:
+    """The table of paired comparisons (none when no variant has a pair)."""
+    if not recoveries:
+        return []
+    return [
+        Node(
+            build_recovery_table,
+            inputs=recoveries,
+            outputs="evaluate_recovery_table",
+            name="build_recovery_table",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            recovery_markdown,
+            inputs="evaluate_recovery_table",
+            outputs="evaluate_recovery_markdown",
+            name="recovery_markdown",
+            namespace=NAMESPACE,
+        ),
+    ]
+
+
+def _comparison(summaries: list[str], recoveries: list[str]) -> Pipeline:
     """Join the per-variant summaries (namespace ``evaluate``, datasets unprefixed)."""
     return Pipeline(
         [
+            *_recovery(recoveries),
             Node(
                 _bind(build_comparison_table, reference=REFERENCE),
                 inputs=summaries,
@@ -174,11 +234,22 @@ def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipelin
     """Create the ``evaluate`` pipeline for ``variants`` (default: the registry).
 
     The reference (``fp32``) is always evaluated: every other variant is compared
-    with its test predictions.
+    with its test predictions. A variant with ``compare_with`` (QAT variants: the
+    PTQ variant of the same bits) is also compared with that variant when it is
+    evaluated too (``evaluate.<V>.recovery``, ``evaluate_recovery_table``).
     """
     by_name = {v.name: v for v in VARIANTS}
     chosen = [v for v in variants if v.name != REFERENCE]
     reference = by_name[REFERENCE]
-    parts = [_per_variant(v, reference) for v in [reference, *chosen]]
-    summaries = [f"{NAMESPACE}.{v.name}.summary" for v in [reference, *chosen]]
-    return Pipeline([*parts, _comparison(summaries)], tags=[NAMESPACE])
+    evaluated = {v.name: v for v in [reference, *chosen]}
+    parts = [
+        _per_variant(v, reference, evaluated.get(v.compare_with or ""))
+        for v in evaluated.values()
+    ]
+    summaries = [f"{NAMESPACE}.{name}.summary" for name in evaluated]
+    recoveries = [
+        f"{NAMESPACE}.{v.name}.recovery"
+        for v in evaluated.values()
+        if v.compare_with in evaluated
+    ]
+    return Pipeline([*parts, _comparison(summaries, recoveries)], tags=[NAMESPACE])

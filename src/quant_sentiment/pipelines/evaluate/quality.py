@@ -315,3 +315,31 @@ def compare_with_reference(
         "mcnemar": mcnemar,
         "bootstrap": boot,
     }
+
+
+def compare_with_paired(
+    handle: Any,
+    predictions: pd.DataFrame,
+    paired_predictions: pd.DataFrame,
+    model: dict[str, Any],
+    params: dict[str, Any],
+    variant: str,
+    paired: str,
+) -> dict[str, Any]:
+    """Paired comparison with the variant this one is paired with in the registry
+    (``Variant.compare_with``; QAT vs PTQ at the same bits: the "recovery").
+
+    Δ macro-F1 = variant − paired variant, with the paired bootstrap CI, and
+    McNemar's exact test (``ref_only_correct`` counts texts only the paired variant
+    gets right). Skipped when either variant was not built.
+    """
+    base = {"variant": variant, "paired_with": paired}
+    reason = skip_reason(handle)
+    if not reason and paired_predictions.empty:
+        reason = f"paired variant {paired!r} has no test predictions (skipped)"
+    if reason:
+        return {**base, "status": "skipped", "reason": reason}
+    result = compare_with_reference(
+        handle, predictions, paired_predictions, model, params, variant
+    )
+    return {**result, **base}

@@ -277,3 +277,56 @@ def plot_f1_vs_size(table: pd.DataFrame):
     return _pareto_figure(
         table, "size_mb", "size on disk (MB, log scale)", "macro-F1 vs size"
     )
+
+
+def build_recovery_table(*recoveries: dict[str, Any]) -> pd.DataFrame:
+    """One row per paired comparison (``Variant.compare_with``): Δ macro-F1 of the
+    variant vs its pair, the CI, McNemar's p and the discordant counts."""
+    rows = []
+    for r in recoveries:
+        row = {"variant": r["variant"], "paired_with": r["paired_with"]}
+        if r["status"] != "ok":
+            rows.append({**row, "status": f"skipped: {r['reason']}"})
+            continue
+        mcnemar = r["mcnemar"]
+        rows.append(
+            {
+                **row,
+                "status": "ok",
+                "n_test": r["n"],
+                "agreement": r["agreement"],
+                "delta_macro_f1": r["delta_macro_f1"],
+                "delta_ci_low": r["delta_macro_f1_ci"][0],
+                "delta_ci_high": r["delta_macro_f1_ci"][1],
+                "mcnemar_p": mcnemar["p_value"],
+                "paired_only_correct": mcnemar["ref_only_correct"],
+                "variant_only_correct": mcnemar["other_only_correct"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def recovery_markdown(table: pd.DataFrame) -> str:
+    """The paired comparisons as Markdown (Δ = variant − paired variant)."""
+    lines = ["# Paired comparisons (QAT vs PTQ at the same bits)", ""]
+    ok = table[table["status"] == "ok"] if "status" in table else table.iloc[0:0]
+    if not ok.empty:
+        shown = pd.DataFrame(
+            {
+                "variant": ok["variant"],
+                "vs": ok["paired_with"],
+                "Δ macro-F1 [95% CI]": [
+                    f"{r.delta_macro_f1:+.4f} [{r.delta_ci_low:+.4f}, "
+                    f"{r.delta_ci_high:+.4f}]"
+                    for r in ok.itertuples()
+                ],
+                "agreement": ok["agreement"].map("{:.3f}".format),
+                "McNemar p": ok["mcnemar_p"].map("{:.3g}".format),
+                "only pair right": ok["paired_only_correct"],
+                "only variant right": ok["variant_only_correct"],
+            }
+        )
+        lines += [shown.to_markdown(index=False), ""]
+    for r in table[table["status"] != "ok"].itertuples() if "status" in table else []:
+        lines.append(f"- `{r.variant}` vs `{r.paired_with}`: {r.status}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""Knowledge distillation from the FP32 model for QAT: the ``distillation`` loss.
+
+The teacher runs beside the student through a forward hook (:func:`attach_teacher`)
+that adds ``teacher_logits`` to the student's outputs in training mode; the loss
+registered here as ``distillation`` in :mod:`quant_sentiment.training` mixes
+
+``alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * label``
+
+(Hinton et al. 2015), where ``label`` is the configured label loss (cross-entropy or
+focal, class weights as configured). In evaluation mode there are no teacher logits
+and the loss is the label loss alone, so ``eval_loss`` stays comparable with
+``finetune``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from quant_sentiment.training import make_loss, register_loss
+
+TEACHER_KEY = "teacher_logits"
+
+
+@register_loss("distillation")
+def distillation_loss(cfg: dict[str, Any], weights) -> Callable:
+    """``compute_loss_func`` of the ``distillation`` kind.
+
+    Args:
+        cfg: ``temperature``, ``alpha`` (weight of the KL term, 0..1) and ``label``
+            (the label loss block: ``kind``, ``focal_gamma``, ...).
+        weights: Per-class weights of the label loss, or ``None``.
+    """
+    import torch.nn.functional as F
+
+    temperature, alpha = float(cfg["temperature"]), float(cfg["alpha"])
+    label_loss = make_loss(cfg["label"], weights, "quantize_qat.loss.kind")
+
+    def label_term(outputs, labels, num_items_in_batch=None):
+        if label_loss is not None:
+            return label_loss(outputs, labels, num_items_in_batch)
+        return F.cross_entropy(outputs["logits"].float(), labels)
+
+    def loss_func(outputs, labels, num_items_in_batch=None):
+        hard = label_term(outputs, labels, num_items_in_batch)
+        teacher = outputs.get(TEACHER_KEY)
+        if teacher is None or alpha == 0:
+            return hard
+        student = outputs["logits"].float() / temperature
+        soft = F.kl_div(
+            F.log_softmax(student, dim=-1),
+            F.log_softmax(teacher.float() / temperature, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        return alpha * temperature**2 * soft + (1 - alpha) * hard
+
+    return loss_func
+
+
+def attach_teacher(student, teacher):
+    """Run ``teacher`` (frozen, no grad) on the student's inputs while it trains.
+
+    The teacher is held by the hook, not registered as a sub-module, so it is
+    neither trained nor saved in checkpoints. Returns the hook handle
+    (``handle.remove()`` detaches it).
+    """
+    import torch
+
+    teacher.eval().requires_grad_(False)
+
+    def hook(module, args, kwargs, output):
+        if not module.training:
+            return output
+        inputs = {k: v for k, v in kwargs.items() if k != "labels"}
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            output[TEACHER_KEY] = teacher.to(device)(*args, **inputs).logits
+        return output
+
+    return student.register_forward_hook(hook, with_kwargs=True)
