@@ -26,7 +26,7 @@ def _with_ci(table: pd.DataFrame, metric: str) -> list[str]:
     ]
 
 
-def drift_markdown(table: pd.DataFrame, reference: str, confidence: float) -> str:
+def drift_markdown(table: pd.DataFrame, confidence: float, reference: str) -> str:
     """The drift table as Markdown: each metric as ``mean [CI]``, skipped variants
     listed below."""
     ok = table[table["status"] == "ok"].reset_index(drop=True)
