@@ -9,6 +9,7 @@ figure and the HTML report after. ``pipeline_registry`` passes the variants.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from functools import partial, update_wrapper
 
@@ -176,12 +177,16 @@ def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipelin
     by_name = {v.name: v for v in VARIANTS}
     reference = by_name[REFERENCE]
     chosen = [reference, *[v for v in variants if v.name != REFERENCE]]
+    with warnings.catch_warnings():
+        # The shared nodes read other namespaces' datasets by their dotted names on
+        # purpose (eval_<V>.test_predictions, explain_<V>.info, ...); Kedro warns
+        # about any dotted name used outside its namespace.
+        warnings.filterwarnings(
+            "ignore", message="One or more dataset names contain '.'"
+        )
+        shared = [_sample(reference, chosen[1:]), _summaries(chosen)]
     return Pipeline(
-        [
-            _sample(reference, chosen[1:]),
-            *[_per_variant(v) for v in chosen],
-            _summaries(chosen),
-        ],
+        [shared[0], *[_per_variant(v) for v in chosen], shared[1]],
         namespace="explain",
         prefix_datasets_with_namespace=False,
         tags=["explain"],
