@@ -72,7 +72,9 @@ def _check(params: dict[str, Any]) -> None:
         )
 
 
-def _scores(clf, method, words, target, params) -> tuple[np.ndarray, float]:
+def _scores(
+    clf: Any, method: str, words: list[str], target: int, params: dict[str, Any]
+) -> tuple[np.ndarray, float]:
     """One method's word scores on one text (and IG's convergence delta, else nan)."""
     batch_size = int(params["batch_size"])
     if method == INTEGRATED_GRADIENTS:
@@ -82,7 +84,14 @@ def _scores(clf, method, words, target, params) -> tuple[np.ndarray, float]:
     return lime_scores(clf, words, target, params[LIME], batch_size), np.nan
 
 
-def _attribute(clf, method, sample, targets, params, variant):
+def _attribute(
+    clf: Any,
+    method: str,
+    sample: pd.DataFrame,
+    targets: np.ndarray,
+    params: dict[str, Any],
+    variant: str,
+) -> tuple[list[tuple], dict[int, float], float]:
     """Rows of ``method``'s attributions, IG deltas by text, seconds per text."""
     from tqdm.auto import tqdm
 
@@ -101,7 +110,15 @@ def _attribute(clf, method, sample, targets, params, variant):
     return rows, deltas, (time.perf_counter() - start) / max(len(sample), 1)
 
 
-def _text_frame(clf, sample, probs, targets, deltas, variant) -> pd.DataFrame:
+def _text_frame(
+    clf: Any,
+    sample: pd.DataFrame,
+    probs: np.ndarray,
+    targets: np.ndarray,
+    deltas: dict[int, float],
+    variant: str,
+) -> pd.DataFrame:
+    """Per text: the variant's prediction, the explained class, IG's delta."""
     pred = probs.argmax(axis=1)
     rows = np.arange(len(sample))
     return pd.DataFrame(

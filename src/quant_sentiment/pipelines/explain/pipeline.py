@@ -97,76 +97,86 @@ def _sample(reference: Variant, others: Sequence[Variant]) -> Node:
     )
 
 
+def _each(variants: Sequence[Variant], kind: str) -> list[str]:
+    """The per-variant dataset ``kind`` of every variant, in order."""
+    return [f"explain_{v.name}.{kind}" for v in variants]
+
+
+def _drift(variants: Sequence[Variant]) -> list[Node]:
+    """Drift table, its Markdown and the figure."""
+    return [
+        Node(
+            _bind(drift_table, reference=REFERENCE),
+            inputs=[
+                "params:explain.drift",
+                *_each(variants, "info"),
+                *_each(variants, "attributions"),
+            ],
+            outputs="explain_drift_table",
+            name="drift_table",
+        ),
+        Node(
+            _bind(drift_markdown, reference=REFERENCE),
+            inputs=["explain_drift_table", "params:explain.drift.bootstrap.confidence"],
+            outputs="explain_drift_markdown",
+            name="drift_markdown",
+        ),
+        Node(
+            _bind(plot_drift, reference=REFERENCE),
+            inputs="explain_drift_table",
+            outputs="explain_drift_figure",
+            name="plot_drift",
+        ),
+    ]
+
+
+def _faithfulness_and_cost(variants: Sequence[Variant]) -> list[Node]:
+    """Faithfulness and cost tables with their Markdown."""
+    return [
+        Node(
+            faithfulness_table,
+            inputs=[*_each(variants, "info"), *_each(variants, "faithfulness")],
+            outputs="explain_faithfulness_table",
+            name="faithfulness_table",
+        ),
+        Node(
+            faithfulness_markdown,
+            inputs="explain_faithfulness_table",
+            outputs="explain_faithfulness_markdown",
+            name="faithfulness_markdown",
+        ),
+        Node(
+            cost_table,
+            inputs=_each(variants, "cost"),
+            outputs="explain_cost_table",
+            name="cost_table",
+        ),
+        Node(
+            cost_markdown,
+            inputs="explain_cost_table",
+            outputs="explain_cost_markdown",
+            name="cost_markdown",
+        ),
+    ]
+
+
 def _summaries(variants: Sequence[Variant]) -> Pipeline:
     """The shared nodes after the per-variant ones: tables, figure, report."""
-
-    def each(kind: str) -> list[str]:
-        return [f"explain_{v.name}.{kind}" for v in variants]
-
-    infos = each("info")
-    return Pipeline(
-        [
-            Node(
-                _bind(drift_table, reference=REFERENCE),
-                inputs=["params:explain.drift", *infos, *each("attributions")],
-                outputs="explain_drift_table",
-                name="drift_table",
-            ),
-            Node(
-                _bind(drift_markdown, reference=REFERENCE),
-                inputs=[
-                    "explain_drift_table",
-                    "params:explain.drift.bootstrap.confidence",
-                ],
-                outputs="explain_drift_markdown",
-                name="drift_markdown",
-            ),
-            Node(
-                _bind(plot_drift, reference=REFERENCE),
-                inputs="explain_drift_table",
-                outputs="explain_drift_figure",
-                name="plot_drift",
-            ),
-            Node(
-                faithfulness_table,
-                inputs=[*infos, *each("faithfulness")],
-                outputs="explain_faithfulness_table",
-                name="faithfulness_table",
-            ),
-            Node(
-                faithfulness_markdown,
-                inputs="explain_faithfulness_table",
-                outputs="explain_faithfulness_markdown",
-                name="faithfulness_markdown",
-            ),
-            Node(
-                cost_table,
-                inputs=each("cost"),
-                outputs="explain_cost_table",
-                name="cost_table",
-            ),
-            Node(
-                cost_markdown,
-                inputs="explain_cost_table",
-                outputs="explain_cost_markdown",
-                name="cost_markdown",
-            ),
-            Node(
-                _bind(html_report, reference=REFERENCE),
-                inputs=[
-                    MODEL,
-                    "explain_sample",
-                    "explain_drift_table",
-                    "explain_faithfulness_table",
-                    *infos,
-                    *each("texts"),
-                    *each("attributions"),
-                ],
-                outputs="explain_report",
-                name="html_report",
-            ),
-        ]
+    report = Node(
+        _bind(html_report, reference=REFERENCE),
+        inputs=[
+            MODEL,
+            "explain_sample",
+            "explain_drift_table",
+            "explain_faithfulness_table",
+            *_each(variants, "info"),
+            *_each(variants, "texts"),
+            *_each(variants, "attributions"),
+        ],
+        outputs="explain_report",
+        name="html_report",
     )
+    return Pipeline([*_drift(variants), *_faithfulness_and_cost(variants), report])
 
 
 def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipeline:

@@ -3,6 +3,7 @@ the cost (seconds per text, a measurement: its own table)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ import numpy as np
 import pandas as pd
 
 from .drift import mean_with_ci, text_drift
+
+logger = logging.getLogger(__name__)
 
 
 def _status(info: dict[str, Any]) -> str:
@@ -71,7 +74,13 @@ def drift_table(params: dict[str, Any], *parts: Any, reference: str) -> pd.DataF
             continue
         for method in info["methods"]:
             ref_m = ref[ref["method"] == method]
-            if ref_m.empty:  # the reference has no such explanation to compare with
+            if ref_m.empty:
+                logger.warning(
+                    "explain: %s has %s attributions but %s has none: no drift row",
+                    info["variant"],
+                    method,
+                    reference,
+                )
                 continue
             drift = _drift_row(ref_m, frame[frame["method"] == method], params)
             rows.append(
