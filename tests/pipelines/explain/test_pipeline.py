@@ -46,6 +46,21 @@ def test_one_namespace_per_variant_inside_explain():
     )
 
 
+def test_registered_explain_covers_every_variant_outside_the_default_run():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    from quant_sentiment.variants import VARIANTS
+
+    bootstrap_project(PROJECT_ROOT)
+    explain = pipelines["explain"]
+    explained = {
+        n.namespace for n in explain.nodes if n.name.endswith(".explain_variant")
+    }
+    assert explained == {f"explain.explain_{v.name}" for v in VARIANTS}
+    assert "explain_report" not in pipelines["__default__"].all_outputs()
+
+
 def _predictions(n: int, label_map, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
