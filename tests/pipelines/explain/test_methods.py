@@ -71,7 +71,9 @@ def test_occlusion_is_the_measured_change_of_the_probability(tiny_clf, words):
 def test_integrated_gradients_completeness(tiny_clf, words):
     import torch
 
-    assert supports_gradients(tiny_clf) and not supports_gradients(WordWeights({}))
+    assert supports_gradients(tiny_clf, "hf", ["hf"])
+    assert not supports_gradients(tiny_clf, "torchao", ["hf"])
+    assert not supports_gradients(WordWeights({}), "sklearn", ["hf", "sklearn"])
     target = 0
     scores, delta = integrated_gradients(tiny_clf, words, target, IG)
     assert scores.shape == (len(words),)

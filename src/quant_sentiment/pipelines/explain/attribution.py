@@ -12,6 +12,8 @@ word raises the probability of the target class.
   ``LayerIntegratedGradients`` on the input-embedding layer toward the target
   probability, from a baseline that replaces every non-special token by the padding
   token; sub-word scores are summed per word; Captum's convergence delta is returned.
+  Only for the formats listed in the parameters (``hf``: FP32, FP16, BF16, QAT models
+  before conversion).
 """
 
 from __future__ import annotations
@@ -85,10 +87,13 @@ def lime_scores(
     return out
 
 
-def supports_gradients(clf: Any) -> bool:
-    """Whether ``clf`` is a PyTorch ``transformers`` model (Integrated Gradients)."""
+def supports_gradients(clf: Any, fmt: str, formats: list[str]) -> bool:
+    """Whether Integrated Gradients applies: a PyTorch ``transformers`` model of one
+    of ``formats`` (``explain.attribution.integrated_gradients.formats``; torchao
+    and bitsandbytes models are PyTorch too, but their quantized embeddings and
+    Linears are not differentiable)."""
     model = getattr(clf, "model", None)
-    return hasattr(model, "get_input_embeddings") and hasattr(clf, "tokenizer")
+    return fmt in formats and hasattr(model, "get_input_embeddings")
 
 
 def _encode(clf: Any, text: str):

@@ -175,10 +175,11 @@ def explain_variant(
     reference = sample["reference_pred_id"].astype(int).to_numpy()
     targets = reference if params["target"] == "reference" else probs.argmax(axis=1)
     rows, deltas, cost = [], {}, {}
+    gradients = supports_gradients(
+        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
+    )
     info["methods"] = [
-        m
-        for m in params["methods"]
-        if m != INTEGRATED_GRADIENTS or supports_gradients(clf)
+        m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients
     ]
     info["not_applicable"] = [m for m in params["methods"] if m not in info["methods"]]
     for method in info["methods"]:
