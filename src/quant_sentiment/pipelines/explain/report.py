@@ -48,14 +48,25 @@ def drift_markdown(table: pd.DataFrame, confidence: float, reference: str) -> st
             + ok[["variant", "method", *counts]].to_markdown(index=False)
         )
     skipped = table[table["status"] != "ok"]
-    for r in skipped.itertuples():
-        lines.append(f"\n- {r.variant}: {r.status}")
+    if not skipped.empty:
+        lines.append("")
+    lines += [f"- {r.variant}: {r.status}" for r in skipped.itertuples()]
     return "\n".join(lines) + "\n"
 
 
 def faithfulness_markdown(table: pd.DataFrame) -> str:
-    """The faithfulness table as Markdown."""
-    return to_markdown(table, "Faithfulness (ERASER comprehensiveness / sufficiency)")
+    """The faithfulness table as Markdown (variants that ran; skipped ones below).
+
+    Comprehensiveness: higher is more faithful; sufficiency: lower is more faithful;
+    the ``random`` ranking is the control.
+    """
+    ok = table[table["status"] == "ok"].drop(columns="status")
+    lines = [to_markdown(ok, "Faithfulness (ERASER comprehensiveness / sufficiency)")]
+    lines += [
+        f"- {r.variant}: {r.status}"
+        for r in table[table["status"] != "ok"].itertuples()
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def cost_markdown(table: pd.DataFrame) -> str:
