@@ -11,7 +11,7 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from quant_sentiment.pipelines import baseline, evaluate
+from quant_sentiment.pipelines import baseline, evaluate, explain
 from quant_sentiment.variants import VARIANTS
 
 # The classifier chain that `kedro run` runs: raw TSV -> clean splits -> fine-tuned
@@ -44,6 +44,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         pipelines["evaluate"] = baseline.create_pipeline() + evaluate.create_pipeline(
             VARIANTS
         )
+    if (
+        "explain" in pipelines
+    ):  # on request: an analysis of the variants evaluate scored
+        pipelines["explain"] = explain.create_pipeline(VARIANTS)
     pipelines["__default__"] = sum(
         (pipelines[name] for name in DEFAULT_CHAIN if name in pipelines), Pipeline([])
     )

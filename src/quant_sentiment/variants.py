@@ -59,6 +59,11 @@ class Variant:
     predictions: str | None = None
     compare_with: str | None = None
 
+    @property
+    def test_predictions(self) -> str:
+        """Catalog entry of its test predictions: its producer's, else evaluate's."""
+        return self.predictions or f"eval_{self.name}_test_predictions"
+
 
 def _ptq(name: str, writer: Writer) -> Variant:
     return Variant(name, "quantize_ptq", f"ptq_{name}_model", writer)

@@ -66,7 +66,7 @@ def test_pipeline_pairs_only_variants_evaluated_together():
     node = next(
         n for n in pipe.nodes if n.name.endswith("qat_int4.compare_with_paired")
     )
-    assert "evaluate.int4.test_predictions" in node.inputs
+    assert "eval_int4_test_predictions" in node.inputs
     assert "qat_int4_test_predictions" in node.inputs  # the producer's predictions
     alone = create_pipeline([get_variant(v) for v in ("fp32", "qat_int8")])
     assert not any(n.name.endswith("compare_with_paired") for n in alone.nodes)

@@ -83,8 +83,8 @@ def test_one_namespace_per_variant_inside_evaluate():
         "clean_test",
     }
     # the FP32 predictions come from finetune; every other variant is predicted here
-    assert "evaluate.int8_ort.test_predictions" in pipe.all_outputs()
-    assert "evaluate.fp32.test_predictions" not in pipe.all_outputs()
+    assert "eval_int8_ort_test_predictions" in pipe.all_outputs()
+    assert "eval_fp32_test_predictions" not in pipe.all_outputs()
 
 
 @pytest.mark.slow  # three fresh benchmark processes importing torch: ~70 s of CPU
@@ -156,7 +156,7 @@ def test_pipeline_one_row_per_variant_every_column_filled(
     assert fp32["n_test"] == len(test)
     # size comes from each manifest (recorded once, when the folder was written)
     assert table.set_index("variant").loc["bf16", "size_vs_ref"] == 1.0
-    bf16_preds = catalog.load("evaluate.bf16.test_predictions")
+    bf16_preds = catalog.load("eval_bf16_test_predictions")
     assert len(bf16_preds) == len(test)
     assert (
         table.set_index("variant").loc["bf16", "agreement_vs_ref"]

@@ -38,7 +38,7 @@ def project_catalog(tmp_path, monkeypatch):
         ("clean_test", ["source", "line", "text", "label", "label_id"]),
         ("preprocessing_dropped_rows", ["split", "line", "text", "label", "check"]),
         ("finetune_test_predictions", ["text", "label_id", "pred_id"]),
-        ("evaluate.int8_ort.test_predictions", ["text", "label_id", "pred_id"]),
+        ("eval_int8_ort_test_predictions", ["text", "label_id", "pred_id"]),
         ("evaluate.fp16.misclassified", ["line", "text", "label", "pred_label"]),
         ("embed_valid_pairs", ["pair_id", "anchor", "positive"]),
         ("eda.raw.table_top_terms", ["term", "count"]),

@@ -153,19 +153,21 @@ def _per_variant(
         "clean_test": "clean_test",
         "reference_predictions": reference.predictions,
     }
+    outputs = {}
     if variant.predictions:
         inputs["test_predictions"] = variant.predictions
+    else:  # made here; named without a dot, since other pipelines read it
+        outputs["test_predictions"] = variant.test_predictions
     if paired is None:
         variant = replace(variant, compare_with=None)
     else:
-        inputs["paired_predictions"] = (
-            paired.predictions or f"{NAMESPACE}.{paired.name}.test_predictions"
-        )
+        inputs["paired_predictions"] = paired.test_predictions
     template = variant_template(variant)
     return Pipeline(
         template,
         namespace=f"{NAMESPACE}.{variant.name}",
         inputs=inputs,
+        outputs=outputs,
         parameters={p: p for p in template.inputs() if p.startswith("params:")},
         tags=[f"variant_{variant.name}"],
     )

@@ -1,0 +1,244 @@
+"""Per-variant nodes: explain the sample with every method, then measure how
+faithful those explanations are to the variant itself.
+
+The nodes take the variant's folder (a :class:`~quant_sentiment.variants.VariantHandle`
+or the FP32 :class:`~quant_sentiment.modeling.ModelBundle`); a variant whose manifest
+status is not ``ok`` yields empty frames and an ``info`` saying why it was skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_sentiment.formats import load_classifier
+from quant_sentiment.pipelines.evaluate.quality import skip_reason
+
+from .attribution import (
+    INTEGRATED_GRADIENTS,
+    LIME,
+    METHODS,
+    OCCLUSION,
+    integrated_gradients,
+    lime_scores,
+    occlusion,
+    probabilities,
+    supports_gradients,
+)
+from .faithfulness import text_faithfulness
+from .words import split_words
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTION_COLUMNS = ["variant", "method", "text_id", "word_index", "word", "score"]
+TEXT_COLUMNS = [
+    "variant",
+    "text_id",
+    "pred_id",
+    "pred_label",
+    "pred_prob",
+    "target_id",
+    "target_prob",
+    "ig_delta",
+]
+FAITHFULNESS_COLUMNS = [
+    "variant",
+    "method",
+    "text_id",
+    "fraction",
+    "k",
+    "comprehensiveness",
+    "sufficiency",
+]
+TARGETS = ("reference", "prediction")
+#: The control of the faithfulness table: words ranked at random.
+RANDOM = "random"
+
+
+def _check(params: dict[str, Any]) -> None:
+    unknown = [m for m in params["methods"] if m not in METHODS]
+    if unknown:
+        raise ValueError(
+            f"explain.attribution.methods: unknown {unknown}; known: {list(METHODS)}"
+        )
+    if params["target"] not in TARGETS:
+        raise ValueError(
+            f"explain.attribution.target must be one of {TARGETS}, "
+            f"got {params['target']!r}"
+        )
+
+
+def _scores(
+    clf: Any, method: str, words: list[str], target: int, params: dict[str, Any]
+) -> tuple[np.ndarray, float]:
+    """One method's word scores on one text (and IG's convergence delta, else nan)."""
+    batch_size = int(params["batch_size"])
+    if method == INTEGRATED_GRADIENTS:
+        return integrated_gradients(clf, words, target, params[INTEGRATED_GRADIENTS])
+    if method == OCCLUSION:
+        return occlusion(clf, words, target, batch_size), np.nan
+    return lime_scores(clf, words, target, params[LIME], batch_size), np.nan
+
+
+def _attribute(
+    clf: Any,
+    method: str,
+    sample: pd.DataFrame,
+    targets: np.ndarray,
+    params: dict[str, Any],
+    variant: str,
+) -> tuple[list[tuple], dict[int, float], float]:
+    """Rows of ``method``'s attributions, IG deltas by text, seconds per text."""
+    from tqdm.auto import tqdm
+
+    rows, deltas = [], {}
+    start = time.perf_counter()
+    items = zip(sample["text_id"], sample["text"], targets, strict=True)
+    for text_id, text, target in tqdm(
+        list(items), desc=f"{variant} {method}", leave=False
+    ):
+        words = split_words(text)
+        scores, deltas[text_id] = _scores(clf, method, words, int(target), params)
+        rows += [
+            (variant, method, text_id, i, w, float(s))
+            for i, (w, s) in enumerate(zip(words, scores, strict=True))
+        ]
+    return rows, deltas, (time.perf_counter() - start) / max(len(sample), 1)
+
+
+def _text_frame(
+    clf: Any,
+    sample: pd.DataFrame,
+    probs: np.ndarray,
+    targets: np.ndarray,
+    deltas: dict[int, float],
+    variant: str,
+) -> pd.DataFrame:
+    """Per text: the variant's prediction, the explained class, IG's delta."""
+    pred = probs.argmax(axis=1)
+    rows = np.arange(len(sample))
+    return pd.DataFrame(
+        {
+            "variant": variant,
+            "text_id": sample["text_id"].to_numpy(),
+            "pred_id": pred,
+            "pred_label": [clf.id2label[int(i)] for i in pred],
+            "pred_prob": probs[rows, pred].round(6),
+            "target_id": targets,
+            "target_prob": probs[rows, targets].round(6),
+            "ig_delta": [deltas.get(t, np.nan) for t in sample["text_id"]],
+        },
+        columns=TEXT_COLUMNS,
+    )
+
+
+def explain_variant(
+    handle: Any,
+    sample: pd.DataFrame,
+    model: dict[str, Any],
+    params: dict[str, Any],
+    variant: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Word attributions of the sample by every applicable method.
+
+    Args:
+        handle: The variant folder.
+        sample: ``explain_sample`` (``text_id``, ``text``, ``reference_pred_id``).
+        model: ``params:model`` (``threads``).
+        params: ``explain.attribution``: ``methods``, ``target`` (``reference``: the
+            FP32 prediction, the same class for every variant; ``prediction``: the
+            variant's own), ``batch_size`` and one block per method.
+        variant: The variant's name.
+
+    Returns:
+        Attributions (one row per word and method), per-text predictions and IG
+        deltas, ``info`` (status, methods run / not applicable) and the cost
+        (seconds per text by method: a measurement, kept apart).
+    """
+    _check(params)
+    reason = skip_reason(handle)
+    info = {"variant": variant, "status": "ok", "target": params["target"]}
+    if reason:
+        logger.info("explain: variant %s skipped: %s", variant, reason)
+        return (
+            pd.DataFrame(columns=ATTRIBUTION_COLUMNS),
+            pd.DataFrame(columns=TEXT_COLUMNS),
+            {**info, "status": "skipped", "reason": reason, "methods": []},
+            {"variant": variant, "seconds_per_text": {}},
+        )
+    clf = load_classifier(handle.path, threads=model["threads"])
+    probs = probabilities(clf, sample["text"].tolist(), int(params["batch_size"]))
+    reference = sample["reference_pred_id"].astype(int).to_numpy()
+    targets = reference if params["target"] == "reference" else probs.argmax(axis=1)
+    rows, deltas, cost = [], {}, {}
+    gradients = supports_gradients(
+        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
+    )
+    info["methods"] = [
+        m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients
+    ]
+    info["not_applicable"] = [m for m in params["methods"] if m not in info["methods"]]
+    for method in info["methods"]:
+        method_rows, method_deltas, cost[method] = _attribute(
+            clf, method, sample, targets, params, variant
+        )
+        rows += method_rows
+        if method == INTEGRATED_GRADIENTS:
+            deltas = method_deltas
+    texts = _text_frame(clf, sample, probs, targets, deltas, variant)
+    if deltas:
+        info["ig_abs_delta_max"] = float(np.nanmax(np.abs(list(deltas.values()))))
+    attributions = pd.DataFrame(rows, columns=ATTRIBUTION_COLUMNS)
+    return attributions, texts, info, {"variant": variant, "seconds_per_text": cost}
+
+
+def variant_faithfulness(
+    handle: Any,
+    sample: pd.DataFrame,
+    attributions: pd.DataFrame,
+    texts: pd.DataFrame,
+    model: dict[str, Any],
+    params: dict[str, Any],
+    attribution: dict[str, Any],
+    variant: str,
+) -> pd.DataFrame:
+    """Comprehensiveness and sufficiency of every method's explanations (and of a
+    random ranking, the control) at every fraction, text by text.
+
+    Args:
+        params: ``explain.faithfulness``: ``fractions``, ``seed`` (random ranking).
+        attribution: ``explain.attribution`` (its ``batch_size``).
+    """
+    from tqdm.auto import tqdm
+
+    if skip_reason(handle):
+        return pd.DataFrame(columns=FAITHFULNESS_COLUMNS)
+    clf = load_classifier(handle.path, threads=model["threads"])
+    fractions = [float(f) for f in params["fractions"]]
+    targets = texts.set_index("text_id")["target_id"].astype(int)
+    by_method = {m: g for m, g in attributions.groupby("method", sort=False)}
+    rng = np.random.default_rng(int(params["seed"]))
+    rows = []
+    items = list(zip(sample["text_id"], sample["text"], strict=True))
+    for text_id, text in tqdm(items, desc=f"{variant} faithfulness", leave=False):
+        words = split_words(text)
+        ranked = {m: g[g["text_id"] == text_id] for m, g in by_method.items()}
+        scores = {m: r.sort_values("word_index")["score"] for m, r in ranked.items()}
+        scores[RANDOM] = rng.permutation(len(words)).astype(float)
+        for method, s in scores.items():
+            for row in text_faithfulness(
+                clf,
+                words,
+                np.asarray(s, dtype=float),
+                int(targets[text_id]),
+                fractions,
+                int(attribution["batch_size"]),
+            ):
+                rows.append(
+                    {"variant": variant, "method": method, "text_id": text_id, **row}
+                )
+    return pd.DataFrame(rows, columns=FAITHFULNESS_COLUMNS)
