@@ -17,7 +17,14 @@ from quant_sentiment.variants import VARIANTS
 # The classifier chain that `kedro run` runs: raw TSV -> clean splits -> fine-tuned
 # model -> quantized variants -> comparison. `embed_finetune` is independent (it
 # trains a sentence encoder on NusaX / a JSONL corpus) and runs on request only.
-DEFAULT_CHAIN = ("preprocessing", "eda", "finetune", "quantize_ptq", "evaluate")
+DEFAULT_CHAIN = (
+    "preprocessing",
+    "eda",
+    "finetune",
+    "quantize_ptq",
+    "quantize_mixed",
+    "evaluate",
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
