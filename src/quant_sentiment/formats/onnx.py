@@ -592,8 +592,9 @@ def write_mixed(
         folder,
         {
             "method": f"onnxruntime mixed: {len(held['int8'])} groups INT8 "
-            f"(quantize_dynamic, {granularity}), {len(held['int4'])} INT4 "
-            f"(MatMulNBits RTN, block {q4['block_size']})",
+            f"(quantize_dynamic: {granularity} MatMulInteger, per-tensor Gather), "
+            f"{len(held['int4'])} INT4 (MatMulNBits / GatherBlockQuantized RTN, "
+            f"block {q4['block_size']})",
             "quantized_modules": names,
             "bits": "/".join(b for b in ("4", "8") if held[f"int{b}"]) or 32,
             "group_size": int(q4["block_size"]),
