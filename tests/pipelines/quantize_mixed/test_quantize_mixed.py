@@ -250,3 +250,29 @@ def test_variant_node_names_the_bad_setting(
             MODEL,
             "mixed_k8",
         )
+
+
+def test_unmet_budget_writes_a_skipped_manifest(
+    tiny_graph, responsive_bundle, mixed_params
+):
+    from quant_sentiment.manifest import read_manifest
+
+    sensitivity = pd.DataFrame({"rank": range(1, 18), "group": TINY_GROUPS})
+    budget = {"max_f1_drop": None, "max_size_mb": 5}
+    params = {**mixed_params, "variants": {"mixed_budget": {"budget": budget}}}
+    staged = build_mixed_variant(
+        tiny_graph,
+        responsive_bundle,
+        sensitivity,
+        CANDIDATES,
+        params,
+        MODEL,
+        "mixed_budget",
+    )
+    manifest = read_manifest(staged.folder)
+    assert manifest["status"] == "skipped"
+    assert manifest["reason"] == (
+        "no candidate meets max_size_mb = 5 (smallest candidate 10.00 MB)"
+    )
+    assert manifest["selection"]["budget"] == {"max_size_mb": 5.0}
+    assert sorted(p.name for p in staged.folder.iterdir()) == ["manifest.json"]

@@ -172,6 +172,42 @@ def _selection(
     return {"rule": kind, "budget": {kind: limit}, "k": k, "reason": reason}
 
 
+def _base_manifest(
+    bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any], variant: str
+) -> dict[str, Any]:
+    """The manifest fields every mixed variant has, built or skipped."""
+    return {
+        "variant": variant,
+        "producer": PRODUCER,
+        "source_model": bundle.metadata.get("model_source"),
+        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
+        "max_length": model["max_length"],
+        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
+        "parameters": {key: params[key] for key in ("export", "int4", "int8")},
+    }
+
+
+def _skipped(
+    staged: StagedFolder, base: dict[str, Any], selection: dict[str, Any]
+) -> StagedFolder:
+    """A folder holding only a ``skipped`` manifest with the budget's reason."""
+    logger.warning(
+        "Skipping mixed variant %s: %s", base["variant"], selection["reason"]
+    )
+    write_manifest(
+        staged.folder,
+        {
+            **base,
+            "status": SKIPPED,
+            "format": SKIPPED,
+            "bits": None,
+            "reason": selection["reason"],
+            "selection": selection,
+        },
+    )
+    return staged
+
+
 def build_mixed_variant(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
@@ -204,30 +240,10 @@ def build_mixed_variant(
         raise ValueError(f"Variant {variant!r} is not produced by {PRODUCER!r}")
     order = ranking(sensitivity)
     selection = _selection(params["variants"][variant], candidates, len(order), variant)
-    base = {
-        "variant": variant,
-        "producer": PRODUCER,
-        "source_model": bundle.metadata.get("model_source"),
-        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
-        "max_length": model["max_length"],
-        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
-        "parameters": {key: params[key] for key in ("export", "int4", "int8")},
-    }
+    base = _base_manifest(bundle, params, model, variant)
     staged = StagedFolder()
     if selection["k"] is None:
-        logger.warning("Skipping mixed variant %s: %s", variant, selection["reason"])
-        write_manifest(
-            staged.folder,
-            {
-                **base,
-                "status": SKIPPED,
-                "format": SKIPPED,
-                "bits": None,
-                "reason": selection["reason"],
-                "selection": selection,
-            },
-        )
-        return staged
+        return _skipped(staged, base, selection)
     k = selection["k"]
     fields = onnx.write_mixed(
         bundle.model, bundle.tokenizer, staged.folder, graph, order[:k], params

@@ -23,15 +23,9 @@ GRAPH, MODEL, PARAMS = "mixed_fp32_graph", "finetuned_model", "params:quantize_m
 VALID = ["clean_valid", "mixed_fp32_valid_logits"]
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    """Create the ``quantize_mixed`` pipeline (namespace ``quantize_mixed``).
-
-    The FP32 graph is exported once and its validation logits computed once; the
-    sensitivity table ranks the groups; every variant V registered with
-    ``producer="quantize_mixed"`` gets a node ``quantize_V`` writing ``V_model``
-    (catalog factory ``mixed_{name}_model``).
-    """
-    nodes = [
+def _analysis_nodes() -> list[Node]:
+    """Export, FP32 reference, sensitivity ranking and candidate scan."""
+    return [
         Node(export_graph, [MODEL, PARAMS], GRAPH, name="export_fp32_graph"),
         Node(
             predict_fp32_valid,
@@ -70,7 +64,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="render_candidates",
         ),
     ]
-    nodes += [
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Create the ``quantize_mixed`` pipeline (namespace ``quantize_mixed``).
+
+    The FP32 graph is exported once and its validation logits computed once; the
+    sensitivity table ranks the groups; every variant V registered with
+    ``producer="quantize_mixed"`` gets a node ``quantize_V`` writing ``V_model``
+    (catalog factory ``mixed_{name}_model``).
+    """
+    nodes = _analysis_nodes() + [
         Node(
             make_variant_node_func(v.name),
             [
