@@ -23,6 +23,7 @@ DEFAULT_CHAIN = (
     "finetune",
     "quantize_ptq",
     "quantize_qat",
+    "quantize_mixed",
     "evaluate",
 )
 

@@ -100,6 +100,13 @@ VARIANTS: tuple[Variant, ...] = (
     _qat("qat_int8", onnx.write_int8, compare_with="int8_ort"),
     _qat("qat_int4", onnx.write_int4, compare_with="int4"),
     Variant("tfidf_logreg", "baseline", "tfidf_logreg_model"),
+    # quantize_mixed: k most INT4-sensitive groups INT8, the rest INT4 (options:
+    # quantize_mixed.variants.<name>); built by formats.onnx.write_mixed from the
+    # pipeline's sensitivity ranking, so no plain writer here.
+    Variant("mixed_k2", "quantize_mixed", "mixed_k2_model"),
+    Variant("mixed_k4", "quantize_mixed", "mixed_k4_model"),
+    Variant("mixed_k8", "quantize_mixed", "mixed_k8_model"),
+    Variant("mixed_budget", "quantize_mixed", "mixed_budget_model"),
 )
 
 

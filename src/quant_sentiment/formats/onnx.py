@@ -3,18 +3,25 @@
 Writers: the FP32 export (:func:`export_onnx`), dynamic INT8
 (:func:`write_int8`: ``MatMulInteger`` / ``DynamicQuantizeLinear``, embeddings as
 quantized ``Gather``) and block-wise INT4 (:func:`write_int4`: ``MatMulNBits``,
-embeddings as ``GatherBlockQuantized``). Loader: :func:`load`, an
-``InferenceSession`` with the caller's intra-op thread count.
+embeddings as ``GatherBlockQuantized``) and mixed INT4/INT8 (:func:`write_mixed`:
+chosen groups of layers through ``quantize_dynamic``, the rest ``MatMulNBits``, in one
+graph). Both quantizers are wrapped once (:func:`quantize_int8_file`,
+:func:`quantize_int4_proto`) and shared by the writers. :func:`node_group` maps the
+exporter's node names to quantizable groups (embeddings, Q/K/V, attention output,
+FFN in/out, pooler, classifier). Loader: :func:`load`, an ``InferenceSession`` with
+the caller's intra-op thread count.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import re
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +208,43 @@ def write_fp32(
     )
 
 
+def quantize_int8_file(
+    src: Path,
+    dst: Path,
+    options: dict[str, Any],
+    op_types: list[str] | None = None,
+    nodes: list[str] | None = None,
+) -> None:
+    """ONNX Runtime ``quantize_dynamic`` of ``src`` into ``dst`` (INT8 weights).
+
+    Args:
+        options: ``per_channel``, ``reduce_range``, ``weight_type`` (``qint8`` |
+            ``quint8``).
+        op_types: Op types to quantize (``None``: every type ORT quantizes, the
+            embedding ``Gather`` included).
+        nodes: Only these nodes (``None``: every node of ``op_types``).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    weight_types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
+    weight_type = str(options["weight_type"]).lower()
+    if weight_type not in weight_types:
+        raise ValueError(f"weight_type must be one of {sorted(weight_types)}")
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        per_channel=bool(options["per_channel"]),
+        reduce_range=bool(options["reduce_range"]),
+        weight_type=weight_types[weight_type],
+        op_types_to_quantize=op_types,
+        nodes_to_quantize=nodes,
+        # Shape inference stops at contrib ops (MatMulNBits in a mixed graph); the
+        # tensors it cannot type are float.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
 def write_int8(
     model, tokenizer, folder: Path, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -211,12 +255,7 @@ def write_int8(
             ``weight_type`` (``qint8`` | ``quint8``), ``quantize_embeddings`` (the
             embedding ``Gather`` ops too, or only ``MatMul`` / ``Gemm``).
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    weight_types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
     weight_type = str(options["weight_type"]).lower()
-    if weight_type not in weight_types:
-        raise ValueError(f"weight_type must be one of {sorted(weight_types)}")
     per_channel = bool(options["per_channel"])
     op_types = None if options["quantize_embeddings"] else ["MatMul", "Gemm"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,14 +263,7 @@ def write_int8(
         export = export_onnx(
             model, tokenizer, fp32, int(options["opset"]), options["exporter"]
         )
-        quantize_dynamic(
-            str(fp32),
-            str(folder / WEIGHTS_FILE),
-            per_channel=per_channel,
-            reduce_range=bool(options["reduce_range"]),
-            weight_type=weight_types[weight_type],
-            op_types_to_quantize=op_types,
-        )
+        quantize_int8_file(fp32, folder / WEIGHTS_FILE, options, op_types=op_types)
     names, ops = op_histogram(folder / WEIGHTS_FILE, INT8_OPS)
     granularity = "per channel" if per_channel else "per tensor"
     return _finish(
@@ -251,45 +283,76 @@ def write_int8(
     )
 
 
-def write_int4(
-    model, tokenizer, folder: Path, options: dict[str, Any]
-) -> dict[str, Any]:
-    """ONNX export + ONNX Runtime ``MatMulNBits`` block-wise 4-bit weights.
+def quantize_int4_proto(
+    proto,
+    options: dict[str, Any],
+    op_types: Sequence[str],
+    exclude: Collection[str] = (),
+):
+    """ONNX Runtime ``MatMulNBitsQuantizer`` (RTN) on a loaded graph.
 
-    ``MatMulNBitsQuantizer`` replaces every ``MatMul`` with a constant weight by
-    ``MatMulNBits`` (``bits``-bit blocks of ``block_size`` along the input dimension,
-    one scale per block, zero points when asymmetric). With ``quantize_embeddings``
-    the embedding ``Gather`` ops become ``GatherBlockQuantized``, without which the
-    FP32 word embeddings alone would be ~half of MiniLM's INT4 file. The classifier
-    head is exported as ``Gemm`` and stays FP32.
+    Every ``op_types`` node with a constant weight (``MatMul`` -> ``MatMulNBits``,
+    ``Gather`` -> ``GatherBlockQuantized``) except the nodes named in ``exclude`` gets
+    ``bits``-bit weights in blocks of ``block_size`` along the input dimension, one
+    scale per block (zero points when asymmetric).
+
+    Args:
+        options: ``bits``, ``block_size`` (a power of two >= 16), ``symmetric``,
+            ``accuracy_level`` (``None``: ORT's default).
+
+    Returns:
+        The quantized ``onnx.ModelProto`` (opset raised to 21 for 4-bit types).
     """
-    import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     bits, block_size = int(options["bits"]), int(options["block_size"])
     if block_size < MIN_BLOCK_SIZE or block_size & (block_size - 1):
         raise ValueError(f"block_size must be a power of two >= 16, got {block_size}")
+    level = options["accuracy_level"]
+    # The forced opset-21 upgrade warning is expected; per-node INFO lines are noise.
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(
+        logging.ERROR
+    )
+    quantizer = MatMulNBitsQuantizer(
+        proto,
+        bits=bits,
+        block_size=block_size,
+        is_symmetric=bool(options["symmetric"]),
+        op_types_to_quantize=tuple(op_types),
+        nodes_to_exclude=list(exclude),
+        accuracy_level=None if level is None else int(level),
+    )
+    # Blocks of zeros (e.g. the [PAD] embedding row) divide 0 by a 0 scale, which
+    # ORT maps to 0 after numpy warns.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quantizer.process()
+    quantizer.model.topological_sort()
+    return quantizer.model.model
+
+
+def write_int4(
+    model, tokenizer, folder: Path, options: dict[str, Any]
+) -> dict[str, Any]:
+    """ONNX export + ONNX Runtime ``MatMulNBits`` block-wise 4-bit weights.
+
+    :func:`quantize_int4_proto` replaces every ``MatMul`` with a constant weight by
+    ``MatMulNBits``. With ``quantize_embeddings`` the embedding ``Gather`` ops become
+    ``GatherBlockQuantized``, without which the FP32 word embeddings alone would be
+    ~half of MiniLM's INT4 file. The classifier head is exported as ``Gemm`` and
+    stays FP32.
+    """
+    import onnx
+
+    bits, block_size = int(options["bits"]), int(options["block_size"])
     op_types = ("MatMul", "Gather") if options["quantize_embeddings"] else ("MatMul",)
-    symmetric, level = bool(options["symmetric"]), options["accuracy_level"]
+    symmetric = bool(options["symmetric"])
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         export = export_onnx(
             model, tokenizer, fp32, int(options["opset"]), options["exporter"]
         )
-        quantizer = MatMulNBitsQuantizer(
-            onnx.load(str(fp32)),
-            bits=bits,
-            block_size=block_size,
-            is_symmetric=symmetric,
-            op_types_to_quantize=op_types,
-            accuracy_level=None if level is None else int(level),
-        )
-        # The forced opset-21 upgrade warning is expected.
-        logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(
-            logging.ERROR
-        )
-        quantizer.process()
-        quantizer.model.save_model_to_file(str(folder / WEIGHTS_FILE), False)
+        proto = quantize_int4_proto(onnx.load(str(fp32)), options, op_types)
+        onnx.save(proto, str(folder / WEIGHTS_FILE))
     names, ops = op_histogram(folder / WEIGHTS_FILE, INT4_OPS)
     if not names:
         raise RuntimeError("MatMulNBitsQuantizer quantized no node")
@@ -311,26 +374,287 @@ def write_int4(
     )
 
 
+#: Quantizable groups of a BERT classifier, by the module scope in the ONNX node
+#: names of the TorchScript exporter (``/bert/encoder/layer.0/attention/self/query/
+#: MatMul``; a wrapper may add a prefix such as ``/inner``).
+GROUP_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"/embeddings/word_embeddings/", "embeddings.word"),
+    (r"/embeddings/position_embeddings/", "embeddings.position"),
+    (r"/embeddings/token_type_embeddings/", "embeddings.token_type"),
+    (r"/encoder/layer\.(\d+)/attention/self/query/", "layer.{}.query"),
+    (r"/encoder/layer\.(\d+)/attention/self/key/", "layer.{}.key"),
+    (r"/encoder/layer\.(\d+)/attention/self/value/", "layer.{}.value"),
+    (r"/encoder/layer\.(\d+)/attention/output/dense/", "layer.{}.attention_output"),
+    (r"/encoder/layer\.(\d+)/intermediate/dense/", "layer.{}.ffn_in"),
+    (r"/encoder/layer\.(\d+)/output/dense/", "layer.{}.ffn_out"),
+    (r"/pooler/dense/", "pooler"),
+    (r"/classifier/", "classifier"),
+)
+_WEIGHT_INPUT = {"MatMul": 1, "Gather": 0, "Gemm": 1, "MatMulNBits": 1}
+_WEIGHT_INPUT |= {"GatherBlockQuantized": 0, "MatMulInteger": 1}
+
+
+def node_group(node_name: str) -> str | None:
+    """The quantizable group an ONNX node belongs to, or ``None``.
+
+    ``/bert/encoder/layer.3/intermediate/dense/MatMul`` -> ``layer.3.ffn_in``;
+    quantized nodes keep their scope (``..._Q4``, ``..._quant``), so quantized graphs
+    map the same way. Attention-score ``MatMul`` ops, LayerNorms and shape ops have
+    no group.
+    """
+    for pattern, group in GROUP_PATTERNS:
+        found = re.search(pattern, node_name)
+        if found:
+            return group.format(*found.groups())
+    return None
+
+
+def _weight_of(node, initializers: dict[str, Any]):
+    """The constant weight initializer of a MatMul/Gather-like node, or ``None``."""
+    index = _WEIGHT_INPUT.get(node.op_type)
+    if index is None or len(node.input) <= index:
+        return None
+    return initializers.get(node.input[index])
+
+
+def weight_nodes(proto) -> dict[str, list[str]]:
+    """``{group: [node names]}`` of the nodes with a constant weight, in graph order."""
+    inits = {i.name: i for i in proto.graph.initializer}
+    groups: dict[str, list[str]] = {}
+    for node in proto.graph.node:
+        group = node_group(node.name)
+        if group and _weight_of(node, inits) is not None:
+            groups.setdefault(group, []).append(node.name)
+    return groups
+
+
+def _gemm_as_matmul(proto) -> None:
+    """Rewrite ``Gemm`` heads (pooler, classifier) as ``MatMul`` + ``Add`` in place.
+
+    ``MatMulNBitsQuantizer`` quantizes ``MatMul`` only; as ``MatMul`` the pooler and
+    the classifier can be INT4 or INT8 like every other group. Same arithmetic.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
+        if node.op_type != "Gemm" or node.input[1] not in inits or not plain:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        weight = weight.T if attrs.get("transB", 0) else weight
+        scope = node.name.rsplit("/", 1)[0]
+        name, out = f"{node.input[1]}.matmul", f"{scope}/MatMul_output_0"
+        graph.initializer.append(numpy_helper.from_array(weight.copy(), name))
+        nodes.append(
+            helper.make_node("MatMul", [node.input[0], name], [out], scope + "/MatMul")
+        )
+        nodes.append(
+            helper.make_node(
+                "Add", [out, node.input[2]], list(node.output), scope + "/Add"
+            )
+        )
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {name for node in graph.node for name in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.checker.check_model(proto)
+
+
+@dataclass(frozen=True)
+class Fp32Graph:
+    """An FP32 ONNX export, serialized, kept to derive every mixed graph from.
+
+    Attributes:
+        model: The serialized ``ModelProto`` (heads as ``MatMul`` + ``Add``).
+        export: How it was exported (:func:`export_onnx`'s record).
+        groups: ``{group: [weight node names]}`` in graph order.
+        group_params: Number of weights of each group.
+    """
+
+    model: bytes
+    export: dict[str, Any]
+    groups: dict[str, list[str]]
+    group_params: dict[str, int]
+
+
+def export_fp32_graph(model, tokenizer, options: dict[str, Any]) -> Fp32Graph:
+    """Export once (``exporter``, ``opset``) and find the quantizable groups.
+
+    Raises:
+        ValueError: If no node name carries a known module scope (an exporter whose
+            names do not, such as ``dynamo``).
+    """
+    import onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fp32.onnx"
+        export = export_onnx(
+            model, tokenizer, path, int(options["opset"]), options["exporter"]
+        )
+        proto = onnx.load(str(path))
+    _gemm_as_matmul(proto)
+    groups = weight_nodes(proto)
+    if not groups:
+        raise ValueError(
+            f"No ONNX node name of the {options['exporter']!r} export carries a "
+            "module scope (/bert/encoder/layer.N/...); use exporter: torchscript"
+        )
+    inits = {i.name: i for i in proto.graph.initializer}
+    by_name = {n.name: n for n in proto.graph.node}
+    params = {
+        group: sum(int(np.prod(_weight_of(by_name[n], inits).dims)) for n in names)
+        for group, names in groups.items()
+    }
+    return Fp32Graph(proto.SerializeToString(), export, groups, params)
+
+
+def quantize_groups(
+    graph: Fp32Graph,
+    int4: Collection[str],
+    int8: Collection[str],
+    options: dict[str, Any],
+):
+    """The FP32 graph with ``int4`` groups 4-bit and ``int8`` groups 8-bit; rest FP32.
+
+    INT4 first (:func:`quantize_int4_proto` on ``MatMul`` and ``Gather``, every node
+    outside the ``int4`` groups excluded), then INT8 (:func:`quantize_int8_file`
+    restricted to the ``int8`` groups' nodes).
+
+    Args:
+        options: ``int4`` and ``int8`` blocks (see the two quantizers).
+
+    Returns:
+        The ``onnx.ModelProto``.
+    """
+    import onnx
+
+    unknown = (set(int4) | set(int8)) - set(graph.groups)
+    if unknown or set(int4) & set(int8):
+        raise ValueError(
+            f"groups must be known and either INT4 or INT8: unknown {sorted(unknown)}"
+            f", both {sorted(set(int4) & set(int8))}; known {list(graph.groups)}"
+        )
+    proto = onnx.load_from_string(graph.model)
+    chosen = {n for g in int4 for n in graph.groups[g]}
+    if chosen:
+        others = [n.name for n in proto.graph.node if n.name not in chosen]
+        proto = quantize_int4_proto(
+            proto, options["int4"], ("MatMul", "Gather"), exclude=others
+        )
+    if not int8:
+        return proto
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        onnx.save(proto, str(src))
+        nodes = [n for g in int8 for n in graph.groups[g]]
+        quantize_int8_file(src, dst, options["int8"], nodes=nodes)
+        return onnx.load(str(dst))
+
+
+def group_precisions(proto) -> dict[str, str]:
+    """``{group: "int4" | "int8" | "fp32"}`` as the graph holds them.
+
+    Read from the nodes themselves: ``MatMulNBits`` / ``GatherBlockQuantized`` are
+    INT4, ``MatMulInteger`` and a ``Gather`` of 8-bit data INT8, a float weight FP32
+    (a group with several kinds lists them joined by ``+``).
+    """
+    import onnx
+
+    eight_bit = {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
+    inits = {i.name: i for i in proto.graph.initializer}
+    found: dict[str, set[str]] = {}
+    for node in proto.graph.node:
+        group, weight = node_group(node.name), _weight_of(node, inits)
+        if group is None or weight is None:
+            continue
+        if node.op_type in INT4_OPS:
+            kind = "int4"
+        elif node.op_type == "MatMulInteger" or weight.data_type in eight_bit:
+            kind = "int8"
+        else:
+            kind = "fp32"
+        found.setdefault(group, set()).add(kind)
+    return {g: "+".join(sorted(kinds)) for g, kinds in found.items()}
+
+
+def write_mixed(
+    model,
+    tokenizer,
+    folder: Path,
+    graph: Fp32Graph,
+    int8_groups: Sequence[str],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """Mixed precision: ``int8_groups`` INT8 (per-channel ``MatMulInteger``,
+    quantized ``Gather``), every other group INT4 (``MatMulNBits``,
+    ``GatherBlockQuantized``), in one ONNX graph derived from ``graph``.
+
+    Returns:
+        Manifest fields; ``groups`` lists which groups the written graph holds at
+        INT8, INT4 and FP32 (read back from its nodes, :func:`group_precisions`).
+    """
+    import onnx
+
+    int4 = [g for g in graph.groups if g not in set(int8_groups)]
+    proto = quantize_groups(graph, int4, list(int8_groups), options)
+    onnx.save(proto, str(folder / WEIGHTS_FILE))
+    precision = group_precisions(proto)
+    held = {
+        p: [g for g in graph.groups if precision.get(g) == p] for p in ("int8", "int4")
+    }
+    held["fp32"] = [g for g in graph.groups if precision.get(g) not in ("int8", "int4")]
+    names, ops = op_histogram(folder / WEIGHTS_FILE, INT4_OPS | INT8_OPS)
+    q4, q8 = options["int4"], options["int8"]
+    granularity = "per channel" if q8["per_channel"] else "per tensor"
+    return _finish(
+        model,
+        tokenizer,
+        folder,
+        {
+            "method": f"onnxruntime mixed: {len(held['int8'])} groups INT8 "
+            f"(quantize_dynamic: {granularity} MatMulInteger, per-tensor Gather), "
+            f"{len(held['int4'])} INT4 (MatMulNBits / GatherBlockQuantized RTN, "
+            f"block {q4['block_size']})",
+            "quantized_modules": names,
+            "bits": "/".join(b for b in ("4", "8") if held[f"int{b}"]) or 32,
+            "group_size": int(q4["block_size"]),
+            "op_types": ops,
+            "groups": held,
+            "export": graph.export,
+        },
+    )
+
+
 class OnnxClassifier:
     """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer."""
 
     def __init__(
         self,
-        model_path: Path,
+        model_path: Path | bytes,
         tokenizer,
         id2label: dict[int, str],
         max_length: int,
         threads: int | None = None,
     ) -> None:
-        """Open the session; ``threads`` intra-op threads (``None``: ORT's default)."""
+        """Open the session (a file, or a serialized graph); ``threads`` intra-op
+        threads (``None``: ORT's default)."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
+        model = model_path if isinstance(model_path, bytes) else str(model_path)
         self.session = ort.InferenceSession(
-            str(model_path), options, providers=["CPUExecutionProvider"]
+            model, options, providers=["CPUExecutionProvider"]
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer

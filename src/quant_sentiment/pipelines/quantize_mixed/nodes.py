@@ -1,0 +1,283 @@
+"""Mixed INT4/INT8 variants chosen from the sensitivity ranking.
+
+The k most sensitive groups stay INT8, the rest go INT4. :func:`scan_candidates`
+measures every k (0..number of groups) once on validation; variants with ``k`` in
+their options block take that prefix of the ranking, the budget variant takes the
+candidate its budget selects. The variants are declared in
+:data:`quant_sentiment.variants.VARIANTS` (``producer="quantize_mixed"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quant_sentiment.formats import SKIPPED, onnx
+from quant_sentiment.formats._base import save_config_and_tokenizer
+from quant_sentiment.manifest import folder_size, write_manifest
+from quant_sentiment.modeling import ModelBundle
+from quant_sentiment.variants import StagedFolder, get_variant
+
+from .sensitivity import _label_names, compare_logits, predict_graph, ranking
+
+logger = logging.getLogger(__name__)
+PRODUCER = "quantize_mixed"
+BUDGETS = ("max_f1_drop", "max_size_mb")
+
+
+def _folder_overhead(bundle: ModelBundle) -> int:
+    """Bytes a variant folder holds besides ``model.onnx`` and ``manifest.json``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        save_config_and_tokenizer(bundle.model, bundle.tokenizer, Path(tmp), "onnx")
+        return folder_size(tmp)
+
+
+def scan_candidates(
+    graph: onnx.Fp32Graph,
+    bundle: ModelBundle,
+    clean_valid: pd.DataFrame,
+    fp32_logits: np.ndarray,
+    sensitivity: pd.DataFrame,
+    params: dict[str, Any],
+    model: dict[str, Any],
+) -> pd.DataFrame:
+    """Every mixed candidate on validation: the k most sensitive groups INT8, the
+    rest INT4, for k = 0 (all INT4) .. number of groups (all INT8).
+
+    Returns:
+        ``k``, ``int8_added`` (the group that k adds), ``size_bytes`` (the variant
+        folder without its manifest), ``size_mb``, and :func:`compare_logits`'s
+        columns against the FP32 graph.
+    """
+    from tqdm.auto import tqdm
+
+    order = ranking(sensitivity)
+    texts = clean_valid["text"].tolist()
+    labels = clean_valid["label_id"].to_numpy()
+    names, overhead = _label_names(bundle), _folder_overhead(bundle)
+    rows = []
+    for k in tqdm(range(len(order) + 1), desc="mixed candidates", unit="k"):
+        proto = onnx.quantize_groups(graph, order[k:], order[:k], params)
+        data = proto.SerializeToString()
+        logits = predict_graph(data, bundle, texts, params, model)
+        rows.append(
+            {
+                "k": k,
+                "int8_added": order[k - 1] if k else None,
+                "size_bytes": len(data) + overhead,
+                "size_mb": (len(data) + overhead) / 1e6,
+                **compare_logits(fp32_logits, logits, labels, names),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def candidates_markdown(candidates: pd.DataFrame) -> str:
+    """The candidate scan as Markdown."""
+    shown = candidates[
+        ["k", "int8_added", "size_mb", "macro_f1", "delta_macro_f1", "mean_kl", "flips"]
+    ]
+    return (
+        "# Mixed INT4/INT8 candidates (validation split)\n\n"
+        "k most sensitive groups INT8, the rest INT4; size = variant folder without "
+        f"its manifest. FP32 macro-F1 {candidates['reference_macro_f1'].iloc[0]:.4f}."
+        "\n\n" + shown.to_markdown(index=False, floatfmt=".4g") + "\n"
+    )
+
+
+def check_k(value: Any, n_groups: int, setting: str) -> int:
+    """``value`` as a k in ``0..n_groups``.
+
+    Raises:
+        ValueError: Naming ``setting`` for anything else.
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or not 0 <= value <= n_groups:
+        raise ValueError(
+            f"{setting} must be an integer from 0 to {n_groups} (the number of "
+            f"quantizable groups), got {value!r}"
+        )
+    return int(value)
+
+
+def check_budget(budget: Any, setting: str) -> tuple[str, float]:
+    """``(kind, limit)`` from a budget block with exactly one of :data:`BUDGETS` set.
+
+    Raises:
+        ValueError: Naming ``setting`` (or the offending key) when the block is not a
+            mapping, sets none or both, or a limit is not a non-negative number
+            (``max_size_mb`` > 0).
+    """
+    if not isinstance(budget, dict) or set(budget) - set(BUDGETS):
+        raise ValueError(f"{setting} must be a mapping with keys {list(BUDGETS)}")
+    chosen = [key for key in BUDGETS if budget.get(key) is not None]
+    if len(chosen) != 1:
+        raise ValueError(
+            f"{setting}: set exactly one of {list(BUDGETS)} (the other null), "
+            f"got {budget}"
+        )
+    kind, limit = chosen[0], budget[chosen[0]]
+    number = isinstance(limit, numbers.Real) and not isinstance(limit, bool)
+    if not number or limit < 0 or (kind == "max_size_mb" and limit == 0):
+        raise ValueError(
+            f"{setting}.{kind} must be a number "
+            f"{'> 0' if kind == 'max_size_mb' else '>= 0'}, got {limit!r}"
+        )
+    return kind, float(limit)
+
+
+def choose_by_budget(
+    candidates: pd.DataFrame, kind: str, limit: float
+) -> tuple[int | None, str]:
+    """The k a budget selects, or ``None`` with the reason none fits.
+
+    ``max_f1_drop``: the smallest candidate whose validation macro-F1 is at most
+    ``limit`` below FP32's (ties: the better F1). ``max_size_mb``: the best
+    validation macro-F1 among candidates of at most ``limit`` MB (ties: the lower
+    mean KL from FP32, then the smaller).
+    """
+    if kind == "max_f1_drop":
+        fits = candidates[-candidates["delta_macro_f1"] <= limit + 1e-12]
+        order = fits.sort_values(["size_bytes", "macro_f1"], ascending=[True, False])
+        best = f"smallest drop {-candidates['delta_macro_f1'].max():.4f}"
+    else:
+        fits = candidates[candidates["size_bytes"] <= limit * 1e6]
+        order = fits.sort_values(
+            ["macro_f1", "mean_kl", "size_bytes"], ascending=[False, True, True]
+        )
+        best = f"smallest candidate {candidates['size_mb'].min():.2f} MB"
+    if order.empty:
+        return None, f"no candidate meets {kind} = {limit:g} ({best})"
+    return int(order.iloc[0]["k"]), ""
+
+
+def _selection(
+    options: dict[str, Any], candidates: pd.DataFrame, n_groups: int, variant: str
+) -> dict[str, Any]:
+    """``{"k": ..., "rule": ..., ...}`` from a variant's options block."""
+    setting = f"{PRODUCER}.variants.{variant}"
+    if not isinstance(options, dict) or len(set(options) & {"k", "budget"}) != 1:
+        raise ValueError(f"{setting} must set exactly one of 'k' or 'budget'")
+    if "k" in options:
+        return {"rule": "k", "k": check_k(options["k"], n_groups, f"{setting}.k")}
+    kind, limit = check_budget(options["budget"], f"{setting}.budget")
+    k, reason = choose_by_budget(candidates, kind, limit)
+    return {"rule": kind, "budget": {kind: limit}, "k": k, "reason": reason}
+
+
+def _base_manifest(
+    bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any], variant: str
+) -> dict[str, Any]:
+    """The manifest fields every mixed variant has, built or skipped."""
+    return {
+        "variant": variant,
+        "producer": PRODUCER,
+        "source_model": bundle.metadata.get("model_source"),
+        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
+        "max_length": model["max_length"],
+        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
+        "parameters": {key: params[key] for key in ("export", "int4", "int8")},
+    }
+
+
+def _skipped(
+    staged: StagedFolder, base: dict[str, Any], selection: dict[str, Any]
+) -> StagedFolder:
+    """A folder holding only a ``skipped`` manifest with the budget's reason."""
+    logger.warning(
+        "Skipping mixed variant %s: %s", base["variant"], selection["reason"]
+    )
+    write_manifest(
+        staged.folder,
+        {
+            **base,
+            "status": SKIPPED,
+            "format": SKIPPED,
+            "bits": None,
+            "reason": selection["reason"],
+            "selection": selection,
+        },
+    )
+    return staged
+
+
+def build_mixed_variant(
+    graph: onnx.Fp32Graph,
+    bundle: ModelBundle,
+    sensitivity: pd.DataFrame,
+    candidates: pd.DataFrame,
+    params: dict[str, Any],
+    model: dict[str, Any],
+    variant: str,
+) -> StagedFolder:
+    """Write one mixed variant folder with its ``manifest.json``.
+
+    Args:
+        graph: The FP32 ONNX export every variant is derived from.
+        bundle: The fine-tuned model (configuration and tokenizer for the folder).
+        sensitivity: The ranking (most sensitive group first).
+        candidates: The validation scan; its row for the chosen k goes into the
+            manifest (``selection.valid``) and the budget is decided on it.
+        params: ``quantize_mixed``; ``variants.<variant>`` sets ``k`` or ``budget``.
+        model: ``params:model`` (``max_length`` recorded in the manifest).
+        variant: A variant registered with ``producer="quantize_mixed"``.
+
+    Returns:
+        The staged folder; a budget no candidate meets gives a ``skipped`` manifest
+        with the reason.
+
+    Raises:
+        ValueError: For an invalid ``k`` or ``budget`` (naming the setting).
+    """
+    if get_variant(variant).producer != PRODUCER:
+        raise ValueError(f"Variant {variant!r} is not produced by {PRODUCER!r}")
+    order = ranking(sensitivity)
+    selection = _selection(params["variants"][variant], candidates, len(order), variant)
+    base = _base_manifest(bundle, params, model, variant)
+    staged = StagedFolder()
+    if selection["k"] is None:
+        return _skipped(staged, base, selection)
+    k = selection["k"]
+    fields = onnx.write_mixed(
+        bundle.model, bundle.tokenizer, staged.folder, graph, order[:k], params
+    )
+    row = candidates.set_index("k").loc[k]
+    selection |= {
+        "ranking": order,
+        "ranked_by": "mean KL(FP32 || group at INT4) on validation, then flips",
+        "valid": {
+            c: row[c].item() for c in ("macro_f1", "delta_macro_f1", "mean_kl", "flips")
+        },
+    }
+    manifest = write_manifest(
+        staged.folder, {**base, **fields, "selection": selection, "status": "ok"}
+    )
+    logger.info("mixed %-12s k=%-3d %7.2f MB", variant, k, manifest["size_bytes"] / 1e6)
+    return staged
+
+
+def make_variant_node_func(variant: str) -> Callable[..., StagedFolder]:
+    """:func:`build_mixed_variant` bound to one variant, named ``quantize_<variant>``."""
+
+    def quantize(
+        graph: onnx.Fp32Graph,
+        bundle: ModelBundle,
+        sensitivity: pd.DataFrame,
+        candidates: pd.DataFrame,
+        params: dict[str, Any],
+        model: dict[str, Any],
+    ) -> StagedFolder:
+        return build_mixed_variant(
+            graph, bundle, sensitivity, candidates, params, model, variant
+        )
+
+    quantize.__name__ = quantize.__qualname__ = f"quantize_{variant}"
+    quantize.__doc__ = f"Build the ``{variant}`` mixed INT4/INT8 variant folder."
+    return quantize
