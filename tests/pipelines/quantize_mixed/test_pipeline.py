@@ -78,7 +78,11 @@ def test_pipeline_writes_ranking_candidates_and_variants(run):
     assert "# INT4 sensitivity" in catalog.load("mixed_sensitivity_md")
     assert (root / "data/08_reporting/sample_minilm/quantize_mixed").is_dir()
     candidates = catalog.load("mixed_candidates")
-    assert candidates["k"].tolist() == list(range(N_GROUPS + 1))
+    from quant_sentiment.pipelines.quantize_mixed.nodes import scanned_ks
+
+    params = catalog.load("params:quantize_mixed")
+    assert candidates["k"].tolist() == scanned_ks(params, N_GROUPS)
+    assert {0, 2, 4, 8, N_GROUPS} <= set(candidates["k"])
     assert candidates["size_bytes"].is_monotonic_increasing
     # keeping the fragile group at INT8 repairs what INT4 broke
     assert candidates.loc[1, "mean_kl"] < candidates.loc[0, "mean_kl"] / 100
@@ -113,3 +117,16 @@ def test_nodes_are_grouped_under_the_pipeline_namespace():
     pipe = create_pipeline()
     assert {n.name.split(".")[0] for n in pipe.nodes} == {"quantize_mixed"}
     assert {f"{v}_model" for v in VARIANTS} <= pipe.all_outputs()
+
+
+def test_scan_step_keeps_both_ends_and_every_variant_k():
+    from quant_sentiment.pipelines.quantize_mixed.nodes import scanned_ks
+
+    params = {
+        "scan": {"step": 4},
+        "variants": {"a": {"k": 2}, "b": {"k": 7}, "c": {"budget": {}}},
+    }
+    assert scanned_ks(params, 10) == [0, 2, 4, 7, 8, 10]
+    assert scanned_ks({**params, "scan": {"step": 1}}, 3) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="quantize_mixed.scan.step"):
+        scanned_ks({**params, "scan": {"step": 0}}, 10)

@@ -39,6 +39,17 @@ def _folder_overhead(bundle: ModelBundle) -> int:
         return folder_size(tmp)
 
 
+def scanned_ks(params: dict[str, Any], n_groups: int) -> list[int]:
+    """The k values scanned: ``0..n_groups`` every ``scan.step``, both ends, and
+    each variant's own ``k``."""
+    step = int(params["scan"]["step"])
+    if step < 1:
+        raise ValueError(f"quantize_mixed.scan.step must be >= 1, got {step}")
+    named = {o["k"] for o in params["variants"].values() if o.get("k") is not None}
+    ks = {*range(0, n_groups + 1, step), n_groups, *named}
+    return sorted(k for k in ks if 0 <= k <= n_groups)
+
+
 def scan_candidates(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
@@ -48,8 +59,9 @@ def scan_candidates(
     params: dict[str, Any],
     model: dict[str, Any],
 ) -> pd.DataFrame:
-    """Every mixed candidate on validation: the k most sensitive groups INT8, the
-    rest INT4, for k = 0 (all INT4) .. number of groups (all INT8).
+    """Mixed candidates on validation: the k most sensitive groups INT8, the rest
+    INT4, for k = 0 (all INT4) .. number of groups (all INT8) in steps of
+    ``scan.step``, plus every k a variant names (the budget chooses among these).
 
     Returns:
         ``k``, ``int8_added`` (the group that k adds), ``size_bytes`` (the variant
@@ -63,7 +75,7 @@ def scan_candidates(
     labels = clean_valid["label_id"].to_numpy()
     names, overhead = _label_names(bundle), _folder_overhead(bundle)
     rows = []
-    for k in tqdm(range(len(order) + 1), desc="mixed candidates", unit="k"):
+    for k in tqdm(scanned_ks(params, len(order)), desc="mixed candidates", unit="k"):
         proto = onnx.quantize_groups(graph, order[k:], order[:k], params)
         data = proto.SerializeToString()
         logits = predict_graph(data, bundle, texts, params, model)
