@@ -47,6 +47,18 @@ def library_versions(names: Iterable[str]) -> dict[str, str]:
     return versions
 
 
+def size_columns(manifest: dict[str, Any]) -> dict[str, float | None]:
+    """``size_mb`` and ``pct_of_fp32`` of a built variant's manifest (``None`` for a
+    skipped one, or without a recorded FP32 size), for summary tables."""
+    if manifest["status"] != "ok":
+        return {"size_mb": None, "pct_of_fp32": None}
+    fp32 = manifest.get("fp32_size_bytes")
+    return {
+        "size_mb": round(manifest["size_bytes"] / 1e6, 2),
+        "pct_of_fp32": round(100 * manifest["size_bytes"] / fp32, 1) if fp32 else None,
+    }
+
+
 def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write ``manifest.json`` with ``size_bytes`` = the whole folder, manifest included.
 

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.formats import SKIPPED, VariantUnavailable
-from quant_sentiment.manifest import write_manifest
+from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
 from quant_sentiment.textprep import MANIFEST_KEY
 from quant_sentiment.variants import StagedFolder, VariantHandle, get_variant
@@ -130,12 +130,7 @@ def summarize_variants(*handles: VariantHandle) -> pd.DataFrame:
                 "method": m.get("method") if ok else m.get("reason"),
                 "bits": m.get("bits"),
                 "group_size": m.get("group_size"),
-                "size_mb": round(m["size_bytes"] / 1e6, 2) if ok else None,
-                "pct_of_fp32": (
-                    round(100 * m["size_bytes"] / m["fp32_size_bytes"], 1)
-                    if ok and m.get("fp32_size_bytes")
-                    else None
-                ),
+                **size_columns(m),
             }
         )
     return pd.DataFrame(rows)

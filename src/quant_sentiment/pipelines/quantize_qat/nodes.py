@@ -25,7 +25,7 @@ import pandas as pd
 
 from quant_sentiment.formats import SKIPPED, onnx
 from quant_sentiment.inference import predictions_frame
-from quant_sentiment.manifest import write_manifest
+from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
 from quant_sentiment.variants import REFERENCE, StagedFolder, VariantHandle, get_variant
 
@@ -434,12 +434,7 @@ def summarize_variants(*handles: VariantHandle) -> pd.DataFrame:
                 "distillation": (qat.get("distillation") or {}).get("enabled"),
                 "fake_vs_artifact_agreement": check.get("argmax_agreement"),
                 "max_abs_logit_diff": check.get("max_abs_logit_diff"),
-                "size_mb": round(m["size_bytes"] / 1e6, 2) if ok else None,
-                "pct_of_fp32": (
-                    round(100 * m["size_bytes"] / m["fp32_size_bytes"], 1)
-                    if ok and m.get("fp32_size_bytes")
-                    else None
-                ),
+                **size_columns(m),
             }
         )
     return pd.DataFrame(rows)
