@@ -347,13 +347,12 @@ def validate_rows(
     Args:
         raw: Output of ``RawLinesDataset``: ``source``, ``line``, ``raw`` (bytes).
         label_map: ``{label: id}``; labels outside it are errors.
-        validation: ``encoding`` (default utf-8), ``separator`` (default tab),
-            ``quoted`` (default false), ``header`` (default false),
-            ``text_column`` / ``label_column`` (default 0 / 1),
-            ``on_invalid``: ``error`` (raise) or ``drop`` (drop and report);
-            ``max_drop_share`` (default 0.2): the share of rows a split may lose;
-            ``max_chars`` (default 10000) and ``on_too_long``: ``truncate``
-            (default), ``drop`` or ``error`` for longer texts.
+        validation: ``preprocessing.validation`` (every key in
+            ``parameters_preprocessing.yml``): ``encoding``, ``separator``,
+            ``quoted``, ``header``, ``text_column`` / ``label_column``,
+            ``on_invalid`` (``error``: raise, ``drop``: drop and report),
+            ``max_drop_share`` (the share of rows a split may lose), ``max_chars``
+            and ``on_too_long`` (``truncate``, ``drop`` or ``error``).
 
     Returns:
         ``(rows, invalid)``: valid rows with ``source``, ``line``, ``text``, ``label``,
@@ -365,27 +364,14 @@ def validate_rows(
         ValueError: If a setting is missing or invalid (named).
         DataValidationError: If the file is empty or has a header only; if a named
             column is not in the header (file and column named); if rows are
-            invalid and
-            ``on_invalid`` is ``error`` (or too long and ``on_too_long`` is
+            invalid and ``on_invalid`` is ``error`` (or too long and ``on_too_long`` is
             ``error``); if more than ``max_drop_share`` of the rows are dropped or
             none is left. The message names the file, the lines (first ones and a
             count), the problem and the setting to change.
     """
     settings = _settings(validation)
     source = _file_of(raw)
-    if raw.empty:
-        raise DataValidationError(
-            f"{source}: the file is empty (no lines); an empty split cannot be "
-            f"trained or evaluated on. Put the data in that file, or point the "
-            f"split's raw_<split> catalog entry at the right file."
-        )
-    settings["layout"], findings = _layout(raw, settings, source)
-    raw = raw.iloc[settings["layout"]["skip"] :]  # the data lines
-    if raw.empty:
-        raise DataValidationError(
-            f"{source}: the file has a header line only (no rows); an empty split "
-            f"cannot be trained or evaluated on."
-        )
+    raw, findings = _data_lines(raw, settings, source)
     good = []
     for src, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
         row, found = _check_line(payload, line, label_map, settings)
@@ -395,43 +381,80 @@ def validate_rows(
     rows = pd.DataFrame(good, columns=["source", "line", "text", "label"])
     invalid = pd.DataFrame(findings, columns=FINDING_COLUMNS)
     dropped = invalid[invalid["action"] == "dropped"]
+    _stop_on_errors(dropped, len(raw), label_map, settings, source)
+    _stop_on_drop_share(rows, dropped, len(raw), label_map, settings, source)
+    _log_findings(invalid, dropped, len(raw), source)
+    return rows, invalid
+
+
+def _data_lines(
+    raw: pd.DataFrame, settings: dict[str, Any], source: str
+) -> tuple[pd.DataFrame, list]:
+    """The lines holding rows (after a header) and the findings of the layout check;
+    sets ``settings["layout"]``. Stops on an empty file or a header-only file."""
+    if raw.empty:
+        raise DataValidationError(
+            f"{source}: the file is empty (no lines); an empty split cannot be "
+            f"trained or evaluated on. Put the data in that file, or point the "
+            f"split's raw_<split> catalog entry at the right file."
+        )
+    settings["layout"], findings = _layout(raw, settings, source)
+    raw = raw.iloc[settings["layout"]["skip"] :]
+    if raw.empty:
+        raise DataValidationError(
+            f"{source}: the file has a header line only (no rows); an empty split "
+            f"cannot be trained or evaluated on."
+        )
+    return raw, findings
+
+
+def _stop_on_errors(dropped, n_rows, label_map, settings, source) -> None:
+    """Raise for rejected rows whose setting says ``error``."""
     too_long = dropped["check"] == "too_long"
     errors = dropped[
         (too_long & (settings["on_too_long"] == "error"))
         | (~too_long & (settings["on_invalid"] == "error"))
     ]
-    if len(errors):
-        fix = (
-            f"Fix the file, or set {_SETTING}.on_invalid: drop to drop these rows "
-            f"and list them in preprocessing_dropped_rows."
-            if (~too_long[errors.index]).any()
-            else "Fix the file, or change the settings named above."
-        )
-        raise DataValidationError(
-            f"{source}: {len(errors)} invalid row(s) of {len(raw)}:\n"
-            f"{_problem_summary(errors, label_map, settings)}\n{fix}"
-        )
-    share = len(dropped) / len(raw)
-    if share > float(settings["max_drop_share"]) or rows.empty:
-        raise DataValidationError(
-            f"{source}: {len(dropped)} of {len(raw)} rows ({share:.0%}) would be "
-            f"dropped"
-            + (
-                ", leaving an empty split"
-                if rows.empty
-                else f", more than {_SETTING}.max_drop_share "
-                f"({float(settings['max_drop_share']):.0%})"
-            )
-            + f":\n{_problem_summary(dropped, label_map, settings)}\n"
-            f"Fix the file; raise {_SETTING}.max_drop_share only if losing these rows "
-            f"is intended."
-        )
+    if not len(errors):
+        return
+    fix = (
+        f"Fix the file, or set {_SETTING}.on_invalid: drop to drop these rows "
+        f"and list them in preprocessing_dropped_rows."
+        if (~too_long[errors.index]).any()
+        else "Fix the file, or change the settings named above."
+    )
+    raise DataValidationError(
+        f"{source}: {len(errors)} invalid row(s) of {n_rows}:\n"
+        f"{_problem_summary(errors, label_map, settings)}\n{fix}"
+    )
+
+
+def _stop_on_drop_share(rows, dropped, n_rows, label_map, settings, source) -> None:
+    """Raise when drop mode would leave no row or lose more than ``max_drop_share``."""
+    share, limit = len(dropped) / n_rows, float(settings["max_drop_share"])
+    if share <= limit and not rows.empty:
+        return
+    why = (
+        ", leaving an empty split"
+        if rows.empty
+        else f", more than {_SETTING}.max_drop_share ({limit:.0%})"
+    )
+    raise DataValidationError(
+        f"{source}: {len(dropped)} of {n_rows} rows ({share:.0%}) would be "
+        f"dropped{why}:\n{_problem_summary(dropped, label_map, settings)}\n"
+        f"Fix the file; raise {_SETTING}.max_drop_share only if losing these rows "
+        f"is intended."
+    )
+
+
+def _log_findings(invalid, dropped, n_rows, source) -> None:
+    """One warning for the dropped rows, one per kind of change to kept rows."""
     if len(dropped):
         logger.warning(
             "%s: dropped %d invalid row(s) of %d (%s)",
             source,
             len(dropped),
-            len(raw),
+            n_rows,
             ", ".join(f"{c}: {n}" for c, n in dropped["check"].value_counts().items()),
         )
     for check, group in invalid[invalid["action"] != "dropped"].groupby("check"):
@@ -443,7 +466,6 @@ def validate_rows(
             "" if len(group) == 1 else "s",
             group["action"].iloc[0],
         )
-    return rows, invalid
 
 
 @cache
