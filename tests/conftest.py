@@ -169,3 +169,32 @@ def base_normalisation() -> dict:
 
     path = PROJECT_ROOT / "conf" / "base" / "parameters_preprocessing.yml"
     return yaml.safe_load(path.read_text())["preprocessing"]["normalisation"]
+
+
+def project_config(env: str = "offline"):
+    """The project's own configuration (``conf/base`` + ``conf/<env>``), loaded with
+    the settings ``kedro run`` uses."""
+    from kedro.config import OmegaConfigLoader
+
+    from quant_sentiment.settings import CONFIG_LOADER_ARGS
+
+    return OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"),
+        **{**CONFIG_LOADER_ARGS, "default_run_env": env},
+    )
+
+
+class CopyWithManifest:
+    """A VariantArtifact: an HF folder plus a manifest (e.g. ``torch_dtype: bfloat16``)."""
+
+    def __init__(self, source: Path | None, manifest: dict) -> None:
+        self.source, self.manifest = source, manifest
+
+    def save(self, folder: Path) -> None:
+        """Copy the source folder (if any) and write the manifest."""
+        import json
+        import shutil
+
+        if self.source is not None:
+            shutil.copytree(self.source, folder, dirs_exist_ok=True)
+        (folder / "manifest.json").write_text(json.dumps(self.manifest))

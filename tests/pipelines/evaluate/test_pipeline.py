@@ -4,8 +4,6 @@ The real ``conf/`` (base + offline) is loaded, and the test runs from a temporar
 working directory, so every relative ``data/...`` path of the catalog lands there.
 """
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,33 +11,16 @@ import pytest
 from quant_sentiment.pipelines.baseline import create_pipeline as baseline_pipeline
 from quant_sentiment.pipelines.evaluate import create_pipeline
 from quant_sentiment.variants import VariantHandle, get_variant
+from tests.conftest import CopyWithManifest, project_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
-class CopyWithManifest:
-    """A VariantArtifact: an HF folder plus a manifest (e.g. ``torch_dtype: bfloat16``)."""
-
-    def __init__(self, source: Path | None, manifest: dict) -> None:
-        self.source, self.manifest = source, manifest
-
-    def save(self, folder: Path) -> None:
-        if self.source is not None:
-            shutil.copytree(self.source, folder, dirs_exist_ok=True)
-        (folder / "manifest.json").write_text(json.dumps(self.manifest))
-
-
 @pytest.fixture
 def project_catalog(tmp_path, monkeypatch):
-    from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
-    from quant_sentiment.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(
-        conf_source=str(PROJECT_ROOT / "conf"),
-        **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
-    )
+    loader = project_config()
     monkeypatch.chdir(tmp_path)
     catalog = DataCatalog.from_config(loader["catalog"])
     params = loader["parameters"]

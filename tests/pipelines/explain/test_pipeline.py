@@ -1,8 +1,6 @@
 """The ``explain`` pipeline: its shape, the sample, and a run over tiny variants with
 the project's catalog (base + offline) from a temporary working directory."""
 
-import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from quant_sentiment.pipelines.explain import create_pipeline
 from quant_sentiment.pipelines.explain.sample import select_sample
 from quant_sentiment.variants import VariantHandle, get_variant
+from tests.conftest import CopyWithManifest, project_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = {
@@ -110,29 +109,11 @@ def test_sample_takes_disagreements_first_then_stratifies(label_map):
         )
 
 
-class CopyWithManifest:
-    """A VariantArtifact: an HF folder plus a manifest (e.g. ``torch_dtype: bfloat16``)."""
-
-    def __init__(self, source: Path | None, manifest: dict) -> None:
-        self.source, self.manifest = source, manifest
-
-    def save(self, folder: Path) -> None:
-        if self.source is not None:
-            shutil.copytree(self.source, folder, dirs_exist_ok=True)
-        (folder / "manifest.json").write_text(json.dumps(self.manifest))
-
-
 @pytest.fixture
 def project_catalog(tmp_path, monkeypatch):
-    from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
-    from quant_sentiment.settings import CONFIG_LOADER_ARGS
-
-    loader = OmegaConfigLoader(
-        conf_source=str(PROJECT_ROOT / "conf"),
-        **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
-    )
+    loader = project_config()
     monkeypatch.chdir(tmp_path)
     catalog = DataCatalog.from_config(loader["catalog"])
     params = loader["parameters"]
