@@ -13,6 +13,7 @@ A saved variant folder opens with :func:`load_classifier` whatever its format.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from quant_sentiment.formats import (
+    SKIPPED,
     Classifier,
     bnb,
     hf,
@@ -29,11 +31,12 @@ from quant_sentiment.formats import (
     quanto,
     torchao,
 )
-from quant_sentiment.manifest import MANIFEST_FILE, read_manifest
+from quant_sentiment.manifest import MANIFEST_FILE, read_manifest, write_manifest
 
 #: ``(fp32 model, tokenizer, folder, options) -> manifest fields``.
 Writer = Callable[[Any, Any, Path, dict[str, Any]], dict[str, Any]]
 
+logger = logging.getLogger(__name__)
 REFERENCE = "fp32"
 
 
@@ -161,6 +164,16 @@ class StagedFolder:
         """Create the temporary folder (deleted with the object)."""
         self._tmp = tempfile.TemporaryDirectory(prefix="variant_")
         self.folder = Path(self._tmp.name)
+
+    @classmethod
+    def skipped(cls, base: dict[str, Any], reason: str, **extra: Any) -> StagedFolder:
+        """A folder holding only a ``status: skipped`` manifest with its ``reason``
+        (a variant not built in this run); logged as a warning."""
+        logger.warning("Skipping variant %s: %s", base["variant"], reason)
+        staged = cls()
+        manifest = {**base, "status": SKIPPED, "format": SKIPPED, "bits": None}
+        write_manifest(staged.folder, {**manifest, "reason": reason, **extra})
+        return staged
 
     def save(self, folder: Path) -> None:
         """Copy the staged files (weights, tokenizer, ``manifest.json``) into ``folder``."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_sentiment.formats import SKIPPED, onnx
+from quant_sentiment.formats import onnx
 from quant_sentiment.formats._base import save_config_and_tokenizer
 from quant_sentiment.manifest import folder_size, write_manifest
 from quant_sentiment.modeling import ModelBundle
@@ -199,27 +199,6 @@ def _base_manifest(
     }
 
 
-def _skipped(
-    staged: StagedFolder, base: dict[str, Any], selection: dict[str, Any]
-) -> StagedFolder:
-    """A folder holding only a ``skipped`` manifest with the budget's reason."""
-    logger.warning(
-        "Skipping mixed variant %s: %s", base["variant"], selection["reason"]
-    )
-    write_manifest(
-        staged.folder,
-        {
-            **base,
-            "status": SKIPPED,
-            "format": SKIPPED,
-            "bits": None,
-            "reason": selection["reason"],
-            "selection": selection,
-        },
-    )
-    return staged
-
-
 def build_mixed_variant(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
@@ -253,9 +232,9 @@ def build_mixed_variant(
     order = ranking(sensitivity)
     selection = _selection(params["variants"][variant], candidates, len(order), variant)
     base = _base_manifest(bundle, params, model, variant)
-    staged = StagedFolder()
     if selection["k"] is None:
-        return _skipped(staged, base, selection)
+        return StagedFolder.skipped(base, selection["reason"], selection=selection)
+    staged = StagedFolder()
     k = selection["k"]
     fields = onnx.write_mixed(
         bundle.model, bundle.tokenizer, staged.folder, graph, order[:k], params

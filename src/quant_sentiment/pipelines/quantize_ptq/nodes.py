@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from quant_sentiment.formats import SKIPPED, VariantUnavailable
+from quant_sentiment.formats import VariantUnavailable
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
 from quant_sentiment.textprep import MANIFEST_KEY
@@ -24,15 +24,6 @@ from quant_sentiment.variants import StagedFolder, VariantHandle, get_variant
 
 logger = logging.getLogger(__name__)
 PRODUCER = "quantize_ptq"
-
-
-def _skipped(staged: StagedFolder, base: dict[str, Any], reason: str) -> StagedFolder:
-    logger.warning("Skipping PTQ variant %s: %s", base["variant"], reason)
-    write_manifest(
-        staged.folder,
-        {**base, "status": SKIPPED, "format": SKIPPED, "reason": reason, "bits": None},
-    )
-    return staged
 
 
 def _not_here(variant: str, options: dict[str, Any]) -> str | None:
@@ -87,17 +78,17 @@ def quantize_variant(
         # The FP32 model's text normalisation travels with every variant (an FP32
         # folder from before it was recorded has none; predicting names the gap).
         base[MANIFEST_KEY] = bundle.metadata[MANIFEST_KEY]
-    staged = StagedFolder()
     reason = _not_here(variant, options)
     if reason:
-        return _skipped(staged, base, reason)
+        return StagedFolder.skipped(base, reason)
+    staged = StagedFolder()
     # Every variant's saved tokenizer truncates (``truncation=True``) as trained.
     tokenizer = copy.deepcopy(bundle.tokenizer)
     tokenizer.model_max_length = int(model["max_length"])
     try:
         fields = spec.writer(bundle.model, tokenizer, staged.folder, options)
     except VariantUnavailable as exc:
-        return _skipped(staged, base, str(exc))
+        return StagedFolder.skipped(base, str(exc))
     manifest = write_manifest(staged.folder, {**base, **fields, "status": "ok"})
     logger.info("PTQ %-12s %7.2f MB", variant, manifest["size_bytes"] / 1e6)
     return staged

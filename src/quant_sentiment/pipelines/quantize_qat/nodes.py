@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_sentiment.formats import SKIPPED, onnx
+from quant_sentiment.formats import onnx
 from quant_sentiment.inference import predictions_frame
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
@@ -226,12 +226,7 @@ def fake_vs_artifact(
 
 
 def _skipped(base: dict[str, Any], test: pd.DataFrame, reason: str):
-    staged = StagedFolder()
-    logger.warning("Skipping QAT variant %s: %s", base["variant"], reason)
-    write_manifest(
-        staged.folder,
-        {**base, "status": SKIPPED, "format": SKIPPED, "reason": reason, "bits": None},
-    )
+    staged = StagedFolder.skipped(base, reason)
     id2label = {int(k): v for k, v in base["id2label"].items()}
     empty = predictions_frame(test.iloc[0:0], np.zeros((0, len(id2label))), id2label)
     return staged, pd.DataFrame(), empty
