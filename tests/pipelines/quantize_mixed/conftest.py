@@ -10,7 +10,11 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-MODEL = {"max_length": 64, "threads": 1}
+MODEL = {
+    "label_map": {"positive": 0, "neutral": 1, "negative": 2},
+    "max_length": 64,
+    "threads": 1,
+}
 #: The group the fragile fixture breaks for 4 bits.
 FRAGILE = "layer.1.ffn_out"
 

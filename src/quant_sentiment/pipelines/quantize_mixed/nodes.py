@@ -22,10 +22,10 @@ import pandas as pd
 from quant_sentiment.formats import onnx
 from quant_sentiment.formats._base import save_config_and_tokenizer
 from quant_sentiment.manifest import folder_size, write_manifest
-from quant_sentiment.modeling import ModelBundle
+from quant_sentiment.modeling import ModelBundle, label_names
 from quant_sentiment.variants import StagedFolder, get_variant
 
-from .sensitivity import _label_names, compare_logits, predict_graph, ranking
+from .sensitivity import compare_logits, predict_graph, ranking
 
 logger = logging.getLogger(__name__)
 PRODUCER = "quantize_mixed"
@@ -73,7 +73,7 @@ def scan_candidates(
     order = ranking(sensitivity)
     texts = clean_valid["text"].tolist()
     labels = clean_valid["label_id"].to_numpy()
-    names, overhead = _label_names(bundle), _folder_overhead(bundle)
+    names, overhead = label_names(model["label_map"]), _folder_overhead(bundle)
     rows = []
     for k in tqdm(scanned_ks(params, len(order)), desc="mixed candidates", unit="k"):
         proto = onnx.quantize_groups(graph, order[k:], order[:k], params)

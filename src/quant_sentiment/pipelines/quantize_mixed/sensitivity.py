@@ -15,7 +15,7 @@ import pandas as pd
 from quant_sentiment.formats import onnx
 from quant_sentiment.formats._base import id2label_of
 from quant_sentiment.metrics import classification_metrics
-from quant_sentiment.modeling import ModelBundle
+from quant_sentiment.modeling import ModelBundle, label_names
 
 #: The ranking: most harmful group first.
 RANK_BY = ("mean_kl", "flips")
@@ -104,7 +104,7 @@ def group_sensitivity(
 
     texts = clean_valid["text"].tolist()
     labels = clean_valid["label_id"].to_numpy()
-    names = _label_names(bundle)
+    names = label_names(model["label_map"])
     rows = []
     for group in tqdm(graph.groups, desc="INT4 sensitivity", unit="group"):
         proto = onnx.quantize_groups(graph, [group], [], params)
@@ -122,11 +122,6 @@ def group_sensitivity(
     )
     table.insert(0, "rank", range(1, len(table) + 1))
     return table.reset_index(drop=True)
-
-
-def _label_names(bundle: ModelBundle) -> list[str]:
-    id2label = id2label_of(bundle.model.config)
-    return [id2label[i] for i in range(len(id2label))]
 
 
 def ranking(sensitivity: pd.DataFrame) -> list[str]:
