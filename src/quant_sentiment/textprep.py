@@ -47,11 +47,11 @@ class TextPrep:
     """
 
     def __init__(self, normalisation: dict[str, Any]) -> None:
-        from quant_sentiment.pipelines.preprocessing.nodes import _step_functions
+        from quant_sentiment.pipelines.preprocessing.nodes import normalisation_steps
 
         self.settings = dict(normalisation)
         self._steps: list[Callable[[str], str]] = [
-            func for _, func in _step_functions(self.settings)
+            func for _, func in normalisation_steps(self.settings)
         ]
 
     @classmethod

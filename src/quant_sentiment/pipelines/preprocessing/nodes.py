@@ -489,7 +489,7 @@ def _stemmer():
     return StemmerFactory().create_stemmer()
 
 
-def _step_functions(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
+def normalisation_steps(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
     """The enabled steps of ``preprocessing.normalisation``, in order (every switch is
     read from the parameters; ``stopwords_keep`` only when stop words are removed)."""
     steps = []
@@ -527,7 +527,7 @@ def normalise_texts(
     """
     texts = rows["text"].astype(str)
     stats: dict[str, Any] = {"rows_in": len(rows), "steps": {}}
-    for name, func in _step_functions(normalisation):
+    for name, func in normalisation_steps(normalisation):
         new = texts.map(func)
         stats["steps"][name] = {
             "rows_changed": int((new != texts).sum()),
