@@ -20,7 +20,16 @@ def _catalog(threads):
 
 
 def test_hooks_are_registered():
-    assert {type(h) for h in HOOKS} == {ThreadsHook, MainProcessOutputsHook}
+    from quant_sentiment.settings import DISABLE_HOOKS_FOR_PLUGINS
+    from quant_sentiment.tracking import TrackingHook
+
+    assert {type(h) for h in HOOKS} == {
+        ThreadsHook,
+        MainProcessOutputsHook,
+        TrackingHook,
+    }
+    # The project's TrackingHook replaces kedro-mlflow's own instance.
+    assert "kedro-mlflow" in DISABLE_HOOKS_FOR_PLUGINS
 
 
 def test_threads_hook_sets_torch_threads_once(monkeypatch):

@@ -53,11 +53,18 @@ KEPT = ("UserWarning: project warning: keep me", "project log: keep me")
 
 
 def _run(tmp_path: Path, mode: str) -> str:
-    """Stderr of the script (``quiet``: with the project settings imported first)."""
+    """Output of the script (``quiet``: with the project settings imported first)."""
     (tmp_path / "conf" / "base").mkdir(parents=True, exist_ok=True)
     (tmp_path / "noise.py").write_text(textwrap.dedent(SCRIPT))
     src = str(Path(quant_sentiment.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": src, "KEDRO_DISABLE_TELEMETRY": "true"}
+    # Importing the settings configures Kedro's rich logging (kedro-mlflow imports
+    # kedro.framework.project): a wide console keeps each message on one line.
+    env = {
+        **os.environ,
+        "PYTHONPATH": src,
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "COLUMNS": "400",
+    }
     proc = subprocess.run(
         [sys.executable, "noise.py", mode, str(tmp_path / "conf")],
         cwd=tmp_path,
@@ -68,7 +75,7 @@ def _run(tmp_path: Path, mode: str) -> str:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    return proc.stderr
+    return proc.stderr + proc.stdout  # Kedro's rich handler may print to stdout
 
 
 def test_library_noise_filtered_project_warnings_kept(tmp_path):

@@ -9,11 +9,17 @@ from typing import Any
 #: Sub-commands of quant_sentiment.scoring.cli (using a saved model); the rest of
 #: ``quant-sentiment ...`` is Kedro's ``run``.
 SCORING_COMMANDS = ("predict", "serve", "loadtest")
+#: Experiment commands (quant_sentiment.experiments): several Kedro runs in one.
+EXPERIMENT_COMMANDS = ("seeds",)
 
 
 def main(*args, **kwargs) -> Any:
     if len(sys.argv) > 1 and sys.argv[1] in SCORING_COMMANDS:
         from quant_sentiment.scoring.cli import cli
+
+        return cli(*args, **kwargs)
+    if len(sys.argv) > 1 and sys.argv[1] in EXPERIMENT_COMMANDS:
+        from quant_sentiment.experiments import cli
 
         return cli(*args, **kwargs)
     # Imported here: importing Kedro's project module configures logging to stdout,

@@ -12,6 +12,11 @@ Filtered, and why it is harmless here:
   from Kedro's own config loader (``kedro.config.omegaconf_config``) four times per
   ``kedro`` command: Kedro's call, not the project's (``settings.py`` passes its
   resolver through ``CONFIG_LOADER_ARGS``).
+- The same OmegaConf warning from kedro-mlflow's hook (it registers
+  ``km.random_name``), and MLflow's ``Add type hints to the `predict` method``
+  ``UserWarning``, raised when ``mlflow.pyfunc`` is imported (filtered on the
+  ``py.warnings`` logger, where Kedro sends warnings): the project logs no pyfunc
+  model.
 - torchao (logger ``torchao``): ``Failed to load .../torchao/_C_mxfp8...so`` and
   ``_C_cutlass_90a...so``: CUDA-only kernels that a CPU torch cannot load; the CPU
   int8 route does not use them.
@@ -38,6 +43,12 @@ WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
         UserWarning,
         r"kedro\.config\.omegaconf_config",
     ),
+    # kedro-mlflow registers its ``km.random_name`` resolver the same old way.
+    (
+        r"register_new_resolver\(\) is deprecated",
+        UserWarning,
+        r"kedro_mlflow\.framework\.hooks\.mlflow_hook",
+    ),
 )
 
 #: Logger name -> regexes (``re.search`` on the formatted message) dropped there. A
@@ -49,6 +60,9 @@ LOG_MESSAGES: dict[str, tuple[str, ...]] = {
     "torch.utils._pytree": (
         r"is an Enum subclass and is now natively supported by torch\.compile",
     ),
+    # MLflow warns inside its own ``catch_warnings(simplefilter("once"))``, which
+    # overrides any warnings filter; Kedro routes warnings to this logger.
+    "py.warnings": (r"Add type hints to the `predict` method",),
     "": (r"^Please consider to run pre-processing before quantization",),
 }
 

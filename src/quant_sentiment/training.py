@@ -434,7 +434,7 @@ def classifier_spec(
     )
 
 
-def fit_classifier(
+def fit_classifier(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     model,
     tokenizer,
     train: pd.DataFrame,
@@ -443,12 +443,14 @@ def fit_classifier(
     max_length: int,
     prepare_model: Callable[[Any], Any] | None = None,
     setting: str = "finetune",
+    callbacks: tuple[TrainerCallback, ...] = (),
 ) -> ClassifierRun:
     """Train a sequence classifier on clean splits (``text``, ``label_id``).
 
     ``params`` is shaped like ``finetune`` (``training_args``, ``loss``, ``padding``,
     ``early_stopping_patience``, ``checkpoint_dir``, ``resume``, ``keep_checkpoints``);
-    ``setting`` names it in errors. Resumes from the last checkpoint of an identical
+    ``setting`` names it in errors; ``callbacks`` join the Trainer's (e.g. the
+    hyperparameter search's pruning callback). Resumes from the last checkpoint of an identical
     run (:func:`run_dir`). Returns the best checkpoint by validation macro-F1, in FP32.
     """
     label2id = dict(model.config.label2id)
@@ -463,7 +465,7 @@ def fit_classifier(
     trainer = build_trainer(
         model,
         classifier_spec(params, out_dir, weights, prepare_model, setting),
-        callbacks=[timer],
+        callbacks=[timer, *callbacks],
         train_dataset=tokenized_dataset(train, tokenizer, max_length),
         eval_dataset=tokenized_dataset(valid, tokenizer, max_length),
         processing_class=tokenizer,
