@@ -148,6 +148,32 @@ def seed_params(seed: int, settings: dict[str, Any], ptq_variants: set[str]) -> 
     return params
 
 
+def run_one_seed(  # noqa: PLR0913 - one session's inputs
+    project_path: Path,
+    env: str | None,
+    params: dict[str, Any],
+    settings: dict[str, Any],
+    nodes: list[str],
+    variants: list[str],
+    seed: int,
+) -> pd.DataFrame:
+    """One seed's session: run the selected nodes, then load each chosen variant's
+    ``evaluate.<V>.summary`` at this session's version (one row each)."""
+    from kedro.framework.session import KedroSession
+
+    with KedroSession.create(project_path, env=env, runtime_params=params) as session:
+        session.run(pipeline_names=list(settings["pipelines"]), node_names=nodes)
+        version = session.session_id
+        catalog = session.load_context().catalog
+        rows = [
+            catalog.load(f"evaluate.{v}.summary", version=version) for v in variants
+        ]
+    table = pd.DataFrame(rows)
+    table.insert(0, "seed", seed)
+    table.insert(1, "run_version", version)
+    return table
+
+
 def run_seeds(
     project_path: Path,
     env: str | None,
@@ -183,29 +209,11 @@ def run_seeds(
 
     frames = []
     for i, seed in enumerate(settings["seeds"], start=1):
-        logger.info(
-            "Seed %d (%d of %d): %s",
-            seed,
-            i,
-            len(settings["seeds"]),
-            settings["pipelines"],
-        )
+        logger.info("Seed %d (%d of %d)", seed, i, len(settings["seeds"]))
         params = merge(extra, seed_params(seed, settings, ptq))
-        with KedroSession.create(
-            project_path, env=env, runtime_params=params
-        ) as session:
-            session.run(pipeline_names=list(settings["pipelines"]), node_names=nodes)
-            version = session.session_id
-            catalog = session.load_context().catalog
-            table = pd.DataFrame(
-                [
-                    catalog.load(f"evaluate.{v}.summary", version=version)
-                    for v in variants
-                ]
-            )
-        table.insert(0, "seed", seed)
-        table.insert(1, "run_version", version)
-        frames.append(table)
+        frames.append(
+            run_one_seed(project_path, env, params, settings, nodes, variants, seed)
+        )
 
     runs = pd.concat(frames, ignore_index=True)
     with KedroSession.create(project_path, env=env, runtime_params=extra) as session:

@@ -208,28 +208,11 @@ def _check(hpsearch: dict[str, Any]) -> None:
     _pruner(hpsearch.get("pruner") or {})
 
 
-def run_study(
-    train: pd.DataFrame,
-    valid: pd.DataFrame,
-    model: dict[str, Any],
-    finetune: dict[str, Any],
-    hpsearch: dict[str, Any],
-):
-    """Run (or resume) the Optuna study; returns the ``optuna.Study``.
-
-    Each trial fine-tunes ``finetune.model`` with the trial's values on
-    ``hpsearch.max_train_samples`` train rows and returns its best validation macro-F1
-    (``hpsearch.max_eval_samples`` rows). The study stops at ``n_trials`` finished
-    trials (counting those of earlier, interrupted runs) or after ``timeout_s``.
-    """
+def open_study(hpsearch: dict[str, Any]):
+    """Create or load the study in ``hpsearch.storage`` (maximise, seeded TPE, the
+    pruner); trials that were running when a process died are retried once."""
     import optuna
-    from transformers import set_seed
 
-    _check(hpsearch)
-    space = _space(hpsearch["space"])
-    seed = int(finetune["training_args"]["seed"])
-    train = limit_rows(train, hpsearch["max_train_samples"], seed)
-    valid = limit_rows(valid, hpsearch["max_eval_samples"], seed)
     storage_uri = resolve_store_uri(
         hpsearch["storage"], Path.cwd(), f"{SETTING}.storage"
     )
@@ -243,7 +226,7 @@ def run_study(
                 max_retry=1
             ),
         )
-    study = optuna.create_study(
+    return optuna.create_study(
         study_name=str(hpsearch["study_name"]),
         storage=storage,
         load_if_exists=True,
@@ -251,32 +234,28 @@ def run_study(
         sampler=optuna.samplers.TPESampler(seed=int(hpsearch["sampler_seed"])),
         pruner=_pruner(hpsearch["pruner"]),
     )
-    if hpsearch["enqueue_defaults"] and not study.trials:
-        # Trial 0 = the configured values: the improvement is measured on the same
-        # rows and protocol as every other trial.
-        study.enqueue_trial(default_values(finetune, model, space))
-    finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
-    done = len(study.get_trials(deepcopy=False, states=finished))
-    remaining = int(hpsearch["n_trials"]) - done
-    logger.info(
-        "Optuna study %r (%s): %d trial(s) done, %d to run; %d train / %d valid rows",
-        study.study_name,
-        storage_uri,
-        done,
-        max(remaining, 0),
-        len(train),
-        len(valid),
-    )
+
+
+def make_objective(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    model: dict[str, Any],
+    finetune: dict[str, Any],
+    hpsearch: dict[str, Any],
+):
+    """The trial function: fine-tune with the trial's values, return the best
+    validation macro-F1 (per-epoch scores go to the pruner)."""
+    from transformers import set_seed
+
+    space = _space(hpsearch["space"])
+    seed = int(finetune["training_args"]["seed"])
     checkpoints = Path(hpsearch["checkpoint_dir"])
 
     def objective(trial) -> float:
         values = _suggest(trial, space)
         params, max_length = apply_values(values, finetune, int(model["max_length"]))
-        params.update(
-            checkpoint_dir=str(checkpoints / f"trial_{trial.number}"),
-            resume=False,
-            keep_checkpoints=False,
-        )
+        folder = checkpoints / f"trial_{trial.number}"
+        params.update(checkpoint_dir=str(folder), resume=False, keep_checkpoints=False)
         logger.info("Trial %d: %s", trial.number, values)
         set_seed(seed)
         classifier, tokenizer = load_model_source(
@@ -295,23 +274,62 @@ def run_study(
                 valid,
                 params,
                 max_length,
-                setting="finetune",
                 callbacks=(PruningCallback(trial),),
             )
         finally:
-            shutil.rmtree(checkpoints / f"trial_{trial.number}", ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
         trial.set_user_attr("epochs", len(run.history))
         return float(run.best_metric)
 
+    return objective
+
+
+def run_study(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    model: dict[str, Any],
+    finetune: dict[str, Any],
+    hpsearch: dict[str, Any],
+):
+    """Run (or resume) the Optuna study; returns the ``optuna.Study``.
+
+    Each trial fine-tunes ``finetune.model`` with the trial's values on
+    ``hpsearch.max_train_samples`` train rows and returns its best validation macro-F1
+    (``hpsearch.max_eval_samples`` rows). The study stops at ``n_trials`` finished
+    trials (counting those of earlier, interrupted runs) or after ``timeout_s``.
+    """
+    import optuna
+
+    _check(hpsearch)
+    seed = int(finetune["training_args"]["seed"])
+    train = limit_rows(train, hpsearch["max_train_samples"], seed)
+    valid = limit_rows(valid, hpsearch["max_eval_samples"], seed)
+    study = open_study(hpsearch)
+    if hpsearch["enqueue_defaults"] and not study.trials:
+        # Trial 0 = the configured values: the improvement is measured on the same
+        # rows and protocol as every other trial.
+        study.enqueue_trial(default_values(finetune, model, hpsearch["space"]))
+    finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+    done = len(study.get_trials(deepcopy=False, states=finished))
+    remaining = int(hpsearch["n_trials"]) - done
+    logger.info(
+        "Optuna study %r: %d trial(s) done, %d to run; %d train / %d valid rows",
+        study.study_name,
+        done,
+        max(remaining, 0),
+        len(train),
+        len(valid),
+    )
     if remaining > 0:
         study.optimize(
-            objective,
+            make_objective(train, valid, model, finetune, hpsearch),
             n_trials=remaining,
             timeout=hpsearch["timeout_s"],
             gc_after_trial=True,
         )
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    complete = (optuna.trial.TrialState.COMPLETE,)
+    if not study.get_trials(deepcopy=False, states=complete):
         raise RuntimeError(
             f"{SETTING}: the study {study.study_name!r} has no completed trial; "
             f"raise {SETTING}.n_trials or {SETTING}.timeout_s"
