@@ -95,8 +95,9 @@ def test_library_noise_emitted_without_the_filters(tmp_path):
 
 
 def test_benchmark_child_is_quiet_on_a_torchao_variant(tiny_bundle, tmp_path):
-    """``python -m quant_sentiment.benchmark`` on an int8 torchao folder (imports
-    torchao, hence torch's Enum ``register_constant`` lines) prints no noise."""
+    """A ``python -m quant_sentiment.benchmark`` child on an int8 torchao folder
+    (imports torchao, hence torch's Enum ``register_constant`` lines), driven
+    through its stdin protocol, prints no noise."""
     import json
 
     import yaml
@@ -117,20 +118,24 @@ def test_benchmark_child_is_quiet_on_a_torchao_variant(tiny_bundle, tmp_path):
     folder.save(quantize_variant(fp32.load(), params, model, "int8_torchao"))
     settings = {
         "warmup": 0,
-        "latency_runs": 1,
         "throughput_batches": 1,
         "batch_size": 2,
         "progress": False,
     }
-    job = tmp_path / "job.json"
-    job.write_text(
-        json.dumps({"texts": ["enak sekali", "buruk"], "settings": settings})
-    )
+    texts = ["enak sekali", "buruk"]
+    requests = [
+        {"cmd": "warmup", "texts": texts},
+        {"cmd": "round", "texts": texts},
+        {"cmd": "throughput", "texts": texts, "settings": settings},
+        {"cmd": "info"},
+        {"cmd": "exit"},
+    ]
     src = str(Path(quant_sentiment.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src, **dict.fromkeys(THREAD_ENV_VARS, "1")}
     proc = subprocess.run(
         [sys.executable, "-m", "quant_sentiment.benchmark", str(folder.load().path)]
-        + ["--job", str(job), "--out", str(tmp_path / "out.json"), "--threads", "1"],
+        + ["--threads", "1"],
+        input="".join(json.dumps(r) + "\n" for r in requests),
         env=env,
         capture_output=True,
         text=True,
@@ -138,6 +143,10 @@ def test_benchmark_child_is_quiet_on_a_torchao_variant(tiny_bundle, tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "out.json").read_text())["format"] == "torchao"
+    # stdout is the protocol only: one JSON line per answer, library output elsewhere
+    ready, warm, timed, rate, info = map(json.loads, proc.stdout.splitlines())
+    assert ready["event"] == "ready" and ready["format"] == "torchao"
+    assert warm == {"ok": True} and len(timed["latencies_ms"]) == 2
+    assert rate["throughput_texts_per_s"] > 0 and info["machine"]["threads"] == 1
     for line in NOISE:
         assert line not in proc.stderr, proc.stderr

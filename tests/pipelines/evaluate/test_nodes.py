@@ -16,6 +16,7 @@ from quant_sentiment.pipelines.evaluate.quality import (
     quality_metrics,
 )
 from quant_sentiment.pipelines.evaluate.report import (
+    SPEED_CI,
     build_comparison_table,
     comparison_markdown,
     plot_f1_vs_size,
@@ -101,7 +102,7 @@ def test_skipped_variant_is_reported_not_an_error():
     figure = plot_variant_confusion_matrix(SKIPPED, empty, MODEL, "bnb_nf4")
     shown = [t.get_text() for t in figure.axes[0].texts]
     assert shown == ["bnb_nf4: skipped\nbitsandbytes needs CUDA"]
-    result = benchmark_variant(SKIPPED, frame(Y, Y), {}, MODEL, "bnb_nf4")
+    result = benchmark_variant(SKIPPED, frame(Y, Y), {}, MODEL, variant="bnb_nf4")
     assert result == {
         "variant": "bnb_nf4",
         "status": "skipped",
@@ -160,10 +161,10 @@ def test_misclassified_examples_most_confident_first():
     assert table["ref_correct"].all()
 
 
-def _summary(variant, f1, p50, size_mb, status="ok"):
+def _summary(variant, f1, p50, size_mb, speedup=1.0, idle=True):
     return {
         "variant": variant,
-        "status": status,
+        "status": "ok",
         "format": "hf",
         "method": "m",
         "library": "l",
@@ -184,12 +185,19 @@ def _summary(variant, f1, p50, size_mb, status="ok"):
         "variant_only_correct": 0,
         "latency_p50_ms": p50,
         "latency_p95_ms": p50 * 1.5,
+        "speedup_p50_vs_ref": speedup,
+        "speedup_ci_low": speedup * 0.9,
+        "speedup_ci_high": speedup * 1.1,
+        "rounds": 20,
         "throughput_b32_texts_s": 100.0,
         "size_mb": size_mb,
         "peak_rss_mb": 500.0,
         "load_s": 1.0,
         "threads": 2,
+        "idle": idle,
+        "idle_detail": "idle" if idle else "load 3.4; busiest others: trainer",
         "cpu_model": "cpu",
+        "cpu_flags": "avx2 avx512f",
         "library_versions": "torch 2",
     }
 
@@ -197,16 +205,26 @@ def _summary(variant, f1, p50, size_mb, status="ok"):
 def test_comparison_table_relative_columns_and_outputs():
     rows = [
         _summary("fp32", 0.8, 12.0, 90.0),
-        _summary("int8", 0.79, 3.0, 22.5),
+        # the speed-up is the interleaved measurement, not 12 / 3 from the p50s
+        _summary("int8", 0.79, 3.0, 22.5, speedup=3.5, idle=False),
         {"variant": "bnb_nf4", "status": "skipped: needs CUDA"},
     ]
     table = build_comparison_table(*rows, reference="fp32")
     assert table["variant"].tolist() == ["fp32", "int8", "bnb_nf4"]
-    assert table["speedup_p50_vs_ref"].tolist()[:2] == [1.0, 4.0]
+    assert table["speedup_p50_vs_ref"].tolist()[:2] == [1.0, 3.5]
+    assert table["speedup_ci_low"].tolist()[:2] == pytest.approx([0.9, 3.15])
+    assert table["speedup_ci_high"].tolist()[:2] == pytest.approx([1.1, 3.85])
+    assert table["idle"].tolist()[:2] == [True, False]
+    assert table["cpu_flags"].tolist()[:2] == ["avx2 avx512f"] * 2
     assert table["size_vs_ref"].tolist()[:2] == [1.0, 0.25]
     assert table.columns[table.columns.get_loc("weighted_f1") + 1] == "f1_positive"
     text = comparison_markdown(table, reference="fp32")
-    assert "| int8 " in text and "4.00×" in text and "25.0%" in text
+    assert "| int8 " in text and "3.50× [3.15, 3.85]" in text and "25.0%" in text
+    int8_line = next(line for line in text.splitlines() if "| int8 " in line)
+    fp32_line = next(line for line in text.splitlines() if "| fp32 " in line)
+    assert "**no** ⚠" in int8_line and "**no**" not in fp32_line
+    assert "- `int8`: load 3.4; busiest others: trainer" in text
+    assert "- cpu_flags: avx2 avx512f" in text
     assert "- `bnb_nf4`: skipped: needs CUDA" in text
     figure = plot_f1_vs_size(table)
     ax = figure.axes[0]
@@ -217,6 +235,14 @@ def test_comparison_table_relative_columns_and_outputs():
     assert len(front[0].get_offsets()) == 2
     with pytest.raises(ValueError, match="did not run"):
         build_comparison_table(rows[2], rows[1], reference="bnb_nf4")
+    # summaries from before the interleaved rounds: speed-up from the p50s, no CI
+    new_only = ("speedup_p50_vs_ref", *SPEED_CI, "idle", "idle_detail", "cpu_flags")
+    old = [{k: v for k, v in r.items() if k not in new_only} for r in rows[:2]]
+    table = build_comparison_table(*old, reference="fp32")
+    assert table["speedup_p50_vs_ref"].tolist() == [1.0, 4.0]
+    assert table["speedup_ci_low"].isna().all()
+    text = comparison_markdown(table, reference="fp32")
+    assert "| 4.00× " in text and "| ?" in text
     with pytest.raises(ValueError, match="not among"):
         build_comparison_table(*rows[1:], reference="fp32")
 
@@ -261,30 +287,50 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, tmp_path):
         )
 
 
-def test_benchmark_runs_in_a_fresh_process(tiny_model_dir, sample_splits):
+def test_benchmark_interleaves_the_variant_with_the_reference(
+    tiny_model_dir, sample_splits
+):
+    """The reference timed alone (speed-up 1), then a variant against it; each model
+    in its own process (three children importing torch: ~10 s of CPU)."""
     params = {
         "n_texts": 6,
         "seed": 0,
         "timeout_s": 600,
         "warmup": 1,
-        "latency_runs": 4,
+        "rounds": 3,
+        "calls_per_round": 2,
+        "confidence": 0.95,
         "throughput_batches": 2,
         "batch_size": 3,
         "progress": False,
+        "idle_max_load": 1.5,
+        "idle_max_other_cpus": 0.25,
+        "idle_sample_s": 0.05,
     }
-    result = benchmark_variant(
-        VariantHandle(tiny_model_dir, {"format": "hf", "status": "ok"}),
-        sample_splits["test"],
-        params,
-        MODEL,
-        variant="fp32",
-    )
-    assert result["status"] == "ok"
-    assert result["n_texts"] == 6
-    assert 0 < result["latency_p50_ms"] <= result["latency_p95_ms"]
-    assert result["throughput_texts_per_s"] > 0
-    assert result["peak_rss_mb"] >= result["peak_rss_before_load_mb"] > 0
-    assert result["machine"]["threads"] == 1
-    assert result["machine"]["torch_threads"] == 1
-    assert result["machine"]["versions"]["torch"]
-    assert result["machine"]["cpu_model"]
+    handle = VariantHandle(tiny_model_dir, {"format": "hf", "status": "ok"})
+    test = sample_splits["test"]
+    ref = benchmark_variant(handle, test, params, MODEL, variant="fp32")
+    assert ref["status"] == "ok" and ref["variant"] == "fp32"
+    assert ref["n_texts"] == 6 and ref["rounds"] == 3
+    assert len(ref["round_medians_ms"]) == 3
+    assert 0 < ref["latency_p50_ms"] <= ref["latency_p95_ms"]
+    assert (ref["speedup_p50_vs_ref"], ref["speedup_ci_low"]) == (1.0, 1.0)
+    assert ref["reference"] is None
+    assert ref["throughput_texts_per_s"] > 0
+    assert ref["peak_rss_mb"] >= ref["peak_rss_before_load_mb"] > 0
+    assert isinstance(ref["idle"], bool)
+    assert set(ref["idle_check"]) >= {"load_avg", "busy_processes", "reasons"}
+    machine = ref["machine"]
+    assert machine["threads"] == 1 and machine["torch_threads"] == 1
+    assert machine["versions"]["torch"] and machine["cpu_model"]
+    assert isinstance(machine["cpu_flags"], list)
+    variant = benchmark_variant(handle, test, params, MODEL, ref, variant="bf16")
+    assert variant["reference"]["variant"] == "fp32"
+    assert variant["reference"]["folder"] == str(tiny_model_dir)
+    assert len(variant["reference"]["round_medians_ms"]) == 3
+    low, high = variant["speedup_ci_low"], variant["speedup_ci_high"]
+    assert 0 < low <= variant["speedup_p50_vs_ref"] <= high
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        benchmark_variant(
+            handle, test, params, MODEL, {**ref, "folder": "gone"}, variant="bf16"
+        )

@@ -30,7 +30,9 @@ def project_catalog(tmp_path, monkeypatch):
         {
             "n_texts": 8,
             "warmup": 1,
-            "latency_runs": 4,
+            "rounds": 2,
+            "calls_per_round": 2,
+            "idle_sample_s": 0.05,
             "throughput_batches": 1,
             "batch_size": 4,
             "progress": False,
@@ -56,6 +58,12 @@ def test_one_namespace_per_variant_inside_evaluate():
         "evaluate.int8_ort",
         "evaluate.tfidf_logreg",
     }
+    # every variant but the reference is timed against the reference's folder,
+    # taken from the reference's own benchmark result
+    bench = {n.namespace: n for n in pipe.nodes if n.name.endswith(".benchmark")}
+    assert "evaluate.fp32.benchmark" not in bench["evaluate.fp32"].inputs
+    for v in ("int8_ort", "tfidf_logreg"):
+        assert "evaluate.fp32.benchmark" in bench[f"evaluate.{v}"].inputs
     assert pipe.inputs() >= {
         "ptq_int8_ort_model",
         "tfidf_logreg_model",
@@ -68,7 +76,7 @@ def test_one_namespace_per_variant_inside_evaluate():
     assert "eval_fp32_test_predictions" not in pipe.all_outputs()
 
 
-@pytest.mark.slow  # three fresh benchmark processes importing torch: ~70 s of CPU
+@pytest.mark.slow  # five benchmark processes (bf16 and tfidf each with fp32): ~90 s of CPU
 def test_pipeline_one_row_per_variant_every_column_filled(
     project_catalog, tiny_bundle, tiny_model_dir, sample_splits, tmp_path
 ):
@@ -132,8 +140,23 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         fp32["agreement_vs_ref"],
         fp32["mcnemar_p"],
         fp32["speedup_p50_vs_ref"],
+        fp32["speedup_ci_low"],
+        fp32["speedup_ci_high"],
         fp32["size_vs_ref"],
-    ) == (1.0, 1.0, 1.0, 1.0)
+    ) == (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    # every other variant was timed against fp32, interleaved, with a CI
+    assert (ran["speedup_ci_low"] <= ran["speedup_p50_vs_ref"]).all()
+    assert (ran["speedup_p50_vs_ref"] <= ran["speedup_ci_high"]).all()
+    assert (ran["rounds"] == 2).all()
+    assert ran["idle"].isin([True, False]).all()
+    bf16_bench = catalog.load("evaluate.bf16.benchmark")
+    assert bf16_bench["reference"]["variant"] == "fp32"
+    assert (
+        bf16_bench["reference"]["folder"]
+        == catalog.load("evaluate.fp32.benchmark")["folder"]
+    )
+    assert {"idle", "idle_check", "speedup_ci_low"} <= set(bf16_bench)
+    assert isinstance(bf16_bench["machine"]["cpu_flags"], list)
     assert fp32["n_test"] == len(test)
     # size comes from each manifest (recorded once, when the folder was written)
     assert table.set_index("variant").loc["bf16", "size_vs_ref"] == 1.0

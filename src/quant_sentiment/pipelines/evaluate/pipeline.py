@@ -85,7 +85,9 @@ def _paired(variant: Variant) -> list[Node]:
 
 def variant_template(variant: Variant) -> Pipeline:
     """Per-variant nodes; free inputs ``model``, ``reference_predictions``,
-    ``clean_test`` (and ``test_predictions`` when the producer made them)."""
+    ``clean_test`` (and ``test_predictions`` when the producer made them; and
+    ``reference_benchmark``, the reference's own benchmark result, whose folder the
+    variant is timed against, for every variant but the reference)."""
     name = variant.name
     both = ["model", "test_predictions"]
     return Pipeline(
@@ -128,7 +130,13 @@ def variant_template(variant: Variant) -> Pipeline:
             ),
             Node(
                 _bind(benchmark_variant, variant=name),
-                inputs=["model", "clean_test", "params:evaluate.benchmark", MODEL],
+                inputs=[
+                    "model",
+                    "clean_test",
+                    "params:evaluate.benchmark",
+                    MODEL,
+                    *([] if name == REFERENCE else ["reference_benchmark"]),
+                ],
                 outputs="benchmark",
                 name="benchmark",
             ),
@@ -153,6 +161,8 @@ def _per_variant(
         "clean_test": "clean_test",
         "reference_predictions": reference.predictions,
     }
+    if variant.name != reference.name:
+        inputs["reference_benchmark"] = f"{NAMESPACE}.{reference.name}.benchmark"
     outputs = {}
     if variant.predictions:
         inputs["test_predictions"] = variant.predictions

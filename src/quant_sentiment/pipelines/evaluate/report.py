@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant_sentiment.benchmark import CPU_FLAGS, describe_idle
 from quant_sentiment.significance import pareto_front
 
 from .quality import skip_reason
@@ -39,15 +40,48 @@ TABLE_COLUMNS = [
     "latency_p50_ms",
     "latency_p95_ms",
     "speedup_p50_vs_ref",
+    "speedup_ci_low",
+    "speedup_ci_high",
+    "rounds",
     "throughput_b32_texts_s",
     "size_mb",
     "size_vs_ref",
     "peak_rss_mb",
     "load_s",
     "threads",
+    "idle",
+    "idle_detail",
     "cpu_model",
+    "cpu_flags",
     "library_versions",
 ]
+#: Columns that older summaries (before the interleaved rounds) lack.
+SPEED_CI = ["speedup_ci_low", "speedup_ci_high", "rounds"]
+
+
+def _speed_fields(bench: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's columns of a summary row (speed, memory, machine, idle)."""
+    machine = bench["machine"]
+    return {
+        "latency_p50_ms": bench["latency_p50_ms"],
+        "latency_p95_ms": bench["latency_p95_ms"],
+        # Measured against the reference in interleaved rounds (benchmark.py).
+        "speedup_p50_vs_ref": bench["speedup_p50_vs_ref"],
+        "speedup_ci_low": bench["speedup_ci_low"],
+        "speedup_ci_high": bench["speedup_ci_high"],
+        "rounds": bench["rounds"],
+        "throughput_b32_texts_s": bench["throughput_texts_per_s"],
+        "peak_rss_mb": bench["peak_rss_mb"],
+        "load_s": bench["load_s"],
+        "threads": machine["threads"],
+        "idle": bench["idle"],
+        "idle_detail": "idle" if bench["idle"] else describe_idle(bench["idle_check"]),
+        "cpu_model": machine["cpu_model"],
+        "cpu_flags": " ".join(machine["cpu_flags"]) or "none of " + "/".join(CPU_FLAGS),
+        "library_versions": ", ".join(
+            f"{k} {v}" for k, v in sorted(machine["versions"].items())
+        ),
+    }
 
 
 def summarise_variant(
@@ -70,8 +104,6 @@ def summarise_variant(
     reason = skip_reason(handle)
     if reason:
         return {**row, "status": f"skipped: {reason}"}
-    machine = bench["machine"]
-    versions = machine["versions"]
     row.update(
         {
             "status": "ok",
@@ -89,18 +121,9 @@ def summarise_variant(
             "mcnemar_p": comparison["mcnemar"]["p_value"],
             "ref_only_correct": comparison["mcnemar"]["ref_only_correct"],
             "variant_only_correct": comparison["mcnemar"]["other_only_correct"],
-            "latency_p50_ms": bench["latency_p50_ms"],
-            "latency_p95_ms": bench["latency_p95_ms"],
-            "throughput_b32_texts_s": bench["throughput_texts_per_s"],
+            **_speed_fields(bench),
             # Measured once, when the folder was written (manifest.json).
             "size_mb": manifest["size_bytes"] / 1e6,
-            "peak_rss_mb": bench["peak_rss_mb"],
-            "load_s": bench["load_s"],
-            "threads": machine["threads"],
-            "cpu_model": machine["cpu_model"],
-            "library_versions": ", ".join(
-                f"{k} {v}" for k, v in sorted(versions.items())
-            ),
         }
     )
     return row
@@ -123,7 +146,15 @@ def build_comparison_table(*summaries: dict[str, Any], reference: str) -> pd.Dat
         raise ValueError(
             f"Reference variant {reference!r} did not run: {ref['status']}"
         )
-    table["speedup_p50_vs_ref"] = ref["latency_p50_ms"] / table["latency_p50_ms"]
+    # Each variant's speed-up was measured against the reference, interleaved;
+    # summaries from before that (older versions) only have independent p50s.
+    independent = ref["latency_p50_ms"] / table["latency_p50_ms"]
+    if "speedup_p50_vs_ref" not in table:
+        table["speedup_p50_vs_ref"] = independent
+    table["speedup_p50_vs_ref"] = table["speedup_p50_vs_ref"].fillna(independent)
+    for column in SPEED_CI:
+        if column not in table:
+            table[column] = np.nan
     table["size_vs_ref"] = table["size_mb"] / ref["size_mb"]
     f1_cols = sorted(c for c in table.columns if c.startswith("f1_"))
     ordered = [c for c in TABLE_COLUMNS if c in table.columns]
@@ -137,8 +168,28 @@ def build_comparison_table(*summaries: dict[str, Any], reference: str) -> pd.Dat
     return table[ordered + extra].reset_index(drop=True)
 
 
+NOT_IDLE = "**no** ⚠"
+
+
+def _speedup(row) -> str:
+    """``1.57× [1.50, 1.63]`` (without the interval for older summaries)."""
+    text = f"{row.speedup_p50_vs_ref:.2f}×"
+    if pd.notna(row.speedup_ci_low):
+        text += f" [{row.speedup_ci_low:.2f}, {row.speedup_ci_high:.2f}]"
+    return text
+
+
+def _idle_mark(row) -> str:
+    """``yes``, the visible not-idle mark, or ``?`` (older summaries)."""
+    idle = getattr(row, "idle", None)
+    if idle is None or pd.isna(idle):
+        return "?"
+    return "yes" if bool(idle) else NOT_IDLE
+
+
 def comparison_markdown(table: pd.DataFrame, reference: str) -> str:
-    """The comparison as Markdown: the main table, skipped variants, the machine."""
+    """The comparison as Markdown: the main table (non-idle rows marked), the
+    variants timed on a busy machine, skipped variants, the machine."""
     ok = table[table["status"] == "ok"]
     shown = pd.DataFrame(
         {
@@ -158,11 +209,12 @@ def comparison_markdown(table: pd.DataFrame, reference: str) -> str:
             "McNemar p": ok["mcnemar_p"].map("{:.3g}".format),
             "p50 ms": ok["latency_p50_ms"].map("{:.2f}".format),
             "p95 ms": ok["latency_p95_ms"].map("{:.2f}".format),
-            "speed-up": ok["speedup_p50_vs_ref"].map("{:.2f}×".format),
+            "speed-up [CI]": [_speedup(r) for r in ok.itertuples()],
             "b32 texts/s": ok["throughput_b32_texts_s"].map("{:.1f}".format),
             "size MB": ok["size_mb"].map("{:.1f}".format),
             "size vs ref": ok["size_vs_ref"].map("{:.1%}".format),
             "peak RSS MB": ok["peak_rss_mb"].map("{:.0f}".format),
+            "idle": [_idle_mark(r) for r in ok.itertuples()],
         }
     )
     lines = [
@@ -174,19 +226,37 @@ def comparison_markdown(table: pd.DataFrame, reference: str) -> str:
         "",
         "Δ and its CI: paired bootstrap of macro-F1(variant) − macro-F1(reference); "
         "McNemar: exact test on the texts only one of the two gets right; latency: "
-        "batch 1 at the texts' real lengths; each variant timed in its own process.",
+        "batch 1 at the texts' real lengths; each variant timed in its own process. "
+        "Speed-up: the reference's latency over the variant's, both timed in "
+        "interleaved rounds (variant, reference, variant, …; each in its own "
+        "process), geometric mean of the per-round ratios of medians with a "
+        "t-interval on their logs (level `evaluate.benchmark.confidence`); idle: "
+        f"{NOT_IDLE} = the machine was busy when the variant was timed.",
         "",
     ]
+    return "\n".join(lines + _sections(table, ok)) + "\n"
+
+
+def _sections(table: pd.DataFrame, ok: pd.DataFrame) -> list[str]:
+    """Markdown sections under the table: variants timed on a busy machine (with
+    what was busy), skipped variants, the machine."""
+    lines = []
+    if "idle" in ok:
+        busy = ok[ok["idle"].astype("object") == False]  # noqa: E712 (NaN: unknown)
+        if not busy.empty:
+            lines += ["## Timed on a busy machine (speed numbers unreliable)", ""]
+            lines += [f"- `{r.variant}`: {r.idle_detail}" for r in busy.itertuples()]
+            lines.append("")
     skipped = table[table["status"] != "ok"]
     if not skipped.empty:
         lines += ["## Skipped variants", ""]
         lines += [f"- `{r.variant}`: {r.status}" for r in skipped.itertuples()]
         lines.append("")
     lines += ["## Machine", ""]
-    for col in ("cpu_model", "threads", "library_versions"):
-        for value in ok[col].astype(str).unique():
+    for col in ("cpu_model", "cpu_flags", "threads", "library_versions"):
+        for value in ok[col].astype(str).unique() if col in ok else []:
             lines.append(f"- {col}: {value}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _draw_points(ax, ok: pd.DataFrame, cost: str) -> None:
