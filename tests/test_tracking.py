@@ -59,7 +59,8 @@ def test_run_logs_params_metrics_and_artifacts(kedro_project):
         runtime_params={"tracking": {"enabled": False}},
     )
     assert not store.exists()
-
+    # Two tracked sessions in one process: two runs (the first is not reused).
+    run_session(kedro_project, pipeline="preprocessing")
     run_session(
         kedro_project,
         pipeline="finetune",
@@ -71,9 +72,15 @@ def test_run_logs_params_metrics_and_artifacts(kedro_project):
     assert store.exists()
     client = MlflowClient(f"sqlite:///{store}")
     experiment = client.get_experiment_by_name("quant_sentiment")
-    (run,) = client.search_runs([experiment.experiment_id])
-    assert run.info.run_name == "offline:finetune"
-    assert run.info.status == "FINISHED"
+    first, run = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    assert (first.info.run_name, run.info.run_name) == (
+        "offline:preprocessing",
+        "offline:finetune",
+    )
+    assert first.info.status == run.info.status == "FINISHED"
+    assert "finetune.training_args.learning_rate" not in first.data.params
     assert run.data.tags["env"] == "offline" and run.data.tags["purpose"] == "test"
     params = run.data.params
     assert params["finetune.training_args.learning_rate"] == "0.001"

@@ -179,6 +179,7 @@ class TrackingHook(MlflowHook):
         experiment (relative SQLite path taken from the project root)."""
         self._settings = tracking_settings(context.params)
         self._env = context.env or "local"
+        self._close_own_run()
         self.run_id = None
         if not self._settings["enabled"] or not is_main_process():
             self._is_mlflow_enabled = False
@@ -223,6 +224,22 @@ class TrackingHook(MlflowHook):
             client.set_tag(self.run_id, "env", self._env)
             for key, value in self._settings["tags"].items():
                 client.set_tag(self.run_id, key, value)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        """End the run (kedro-mlflow), and drop it from this thread's active-run stack:
+        nodes re-open it in the runner's worker thread, which leaves it "active" here,
+        and the next session in this process would otherwise log into it."""
+        super().after_pipeline_run(run_params, pipeline, catalog)
+        self._close_own_run()
+
+    def _close_own_run(self) -> None:
+        if not self.run_id:
+            return
+        import mlflow
+
+        while (active := mlflow.active_run()) and active.info.run_id == self.run_id:
+            mlflow.end_run()
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
