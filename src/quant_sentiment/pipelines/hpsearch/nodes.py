@@ -309,7 +309,10 @@ def run_study(
     if hpsearch["enqueue_defaults"] and not study.trials:
         # Trial 0 = the configured values: the improvement is measured on the same
         # rows and protocol as every other trial.
-        study.enqueue_trial(default_values(finetune, model, hpsearch["space"]))
+        study.enqueue_trial(
+            default_values(finetune, model, hpsearch["space"]),
+            user_attrs={"defaults": True},
+        )
     finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
     done = len(study.get_trials(deepcopy=False, states=finished))
     remaining = int(hpsearch["n_trials"]) - done
@@ -360,8 +363,8 @@ def best_parameters(
     """``(run config, summary)`` of the best trial.
 
     The run config is a ``kedro run --config`` file (``run: {params: ...}``); the
-    summary holds the best and default validation macro-F1 (the default is trial 0
-    when ``hpsearch.enqueue_defaults`` put the configured values first), the same
+    summary holds the best and default validation macro-F1 (the default is the trial
+    ``hpsearch.enqueue_defaults`` queued first with the configured values), the same
     values as a ``--params`` string and the trial counts.
     """
     import optuna
@@ -369,11 +372,13 @@ def best_parameters(
     best = study.best_trial
     params = overrides(best.params)
     states = pd.Series([t.state.name for t in study.trials]).value_counts()
-    default = None
-    if hpsearch.get("enqueue_defaults"):
-        first = study.trials[0]
-        if first.state == optuna.trial.TrialState.COMPLETE:
-            default = float(first.value)
+    # The defaults' trial (a retried copy keeps the user attribute).
+    defaults = [
+        t
+        for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        if t.user_attrs.get("defaults")
+    ]
+    default = float(defaults[0].value) if defaults else None
     summary = {
         "study_name": study.study_name,
         "best_trial": best.number,
