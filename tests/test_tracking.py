@@ -46,6 +46,8 @@ def test_metric_batch_dict_and_history():
         ("h.eval_macro_f1", 0.4, 1),
         ("h.eval_macro_f1", 0.6, 2),
     ]
+    table = pd.DataFrame({"variant": ["fp32", "int4"], "macro_f1_mean": [0.7, None]})
+    assert metric_batch("s", table) == [("s.fp32.macro_f1_mean", 0.7, 0)]
 
 
 def test_run_logs_params_metrics_and_artifacts(kedro_project):

@@ -121,7 +121,8 @@ def numeric_leaves(data: Any, prefix: str) -> dict[str, float]:
 
 def metric_batch(name: str, data: Any) -> list[tuple[str, float, int]]:
     """``(key, value, step)`` of a dataset's numbers: a dict's numeric leaves (step 0),
-    or each row of a table with an ``epoch`` column (step = row number)."""
+    each row of a table with an ``epoch`` column (step = row number), or each row of
+    a table with a ``variant`` column (``<name>.<variant>.<column>``, step 0)."""
     import pandas as pd
 
     if isinstance(data, dict):
@@ -134,6 +135,16 @@ def metric_batch(name: str, data: Any) -> list[tuple[str, float, int]]:
                 if column != "epoch" and math.isfinite(float(value)):
                     rows.append((f"{name}.{column}", float(value), step))
         return rows
+    if isinstance(data, pd.DataFrame) and "variant" in data.columns:
+        numeric = data.select_dtypes("number")
+        return [
+            (f"{name}.{variant}.{column}", float(value), 0)
+            for variant, (_, row) in zip(
+                data["variant"], numeric.iterrows(), strict=True
+            )
+            for column, value in row.items()
+            if math.isfinite(float(value))
+        ]
     return []
 
 
