@@ -27,13 +27,13 @@ def test_offline_env_preprocessing_and_finetune(kedro_project):
             data, "08_reporting/sample_minilm/preprocessing_report.json/*/*.json"
         ).read_text()
     )
-    assert report["splits"]["train"]["rows_out"] == 240
+    assert report["splits"]["train"]["rows_out"] == 720
     metrics = json.loads(
         newest(
             data, "08_reporting/sample_minilm/finetune_test_metrics.json/*/*.json"
         ).read_text()
     )
-    assert metrics["n"] == 60 and set(metrics["per_class"]) == {
+    assert metrics["n"] == 180 and set(metrics["per_class"]) == {
         "positive",
         "neutral",
         "negative",
@@ -69,7 +69,7 @@ def test_missing_raw_file_stops_with_a_clear_message(kedro_project):
 def test_invalid_row_is_reported_with_file_and_line(kedro_project):
     path = kedro_project / "data/01_raw/sample/test.tsv"
     path.write_bytes(path.read_bytes() + b"ulasan tanpa label\n")
-    with pytest.raises(Exception, match=r"test.tsv, line 61: expected 2 columns"):
+    with pytest.raises(Exception, match=r"test.tsv, line 181: expected 2 columns"):
         run_session(kedro_project, pipeline="preprocessing")
     run_session(
         kedro_project,
@@ -83,5 +83,5 @@ def test_invalid_row_is_reported_with_file_and_line(kedro_project):
         )
     )
     assert dropped[["split", "line", "check"]].values.tolist() == [
-        ["test", 61, "column_count"]
+        ["test", 181, "column_count"]
     ]
