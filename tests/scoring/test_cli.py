@@ -55,7 +55,7 @@ def test_tsv_by_index_matches_the_predictor(model_folder, predictor):
     raw = pd.read_csv(
         SAMPLE_DIR / "test.tsv", sep="\t", header=None, quoting=3, names=["t", "l"]
     )
-    assert len(out) == len(raw) == 60
+    assert len(out) == len(raw) == 180
     assert out["text"].tolist() == raw["t"].tolist()
     expected = predictor.predict_raw(raw["t"].tolist())
     assert out["label"].tolist() == [e["label"] for e in expected]
@@ -64,7 +64,7 @@ def test_tsv_by_index_matches_the_predictor(model_folder, predictor):
         [[e["probabilities"][lab] for lab in LABELS] for e in expected],
         atol=2e-6,
     )
-    assert "60 row(s) scored, 0 skipped" in result.stderr
+    assert "180 row(s) scored, 0 skipped" in result.stderr
 
 
 def test_csv_by_name_with_ids_and_quoted_fields(model_folder, tmp_path):

@@ -26,7 +26,7 @@ from quant_sentiment.pipelines.eda.report import SECTIONS, VIEWS
 from ...conftest import PROJECT_ROOT, SAMPLE_DIR, run_session
 
 SPLITS = ("train", "valid", "test")
-SIZES = {"train": 240, "valid": 60, "test": 60}
+SIZES = {"train": 720, "valid": 180, "test": 180}
 # Appended to valid.tsv: one row without a label column, one with an unknown label.
 CORRUPT_LINES = b"ulasan tanpa label\nbagus sekali\tmaybe\n"
 
@@ -148,8 +148,8 @@ def test_preprocessing_saved_the_inputs_eda_read(eda_run):
         assert list(inter.glob(f"validated_{s}.parquet/*/validated_{s}.parquet"))
     invalid = catalog.load("invalid_rows_valid")
     assert invalid[["line", "check"]].values.tolist() == [
-        [61, "column_count"],
-        [62, "unknown_label"],
+        [181, "column_count"],
+        [182, "unknown_label"],
     ]
 
 
@@ -173,7 +173,7 @@ def test_quality_table_counts_the_corrupted_rows(eda_run):
     _, catalog, _ = eda_run
     for view in VIEWS:  # clean: the same rows, via preprocessing_dropped_rows
         quality = catalog.load(f"eda.{view}.table_quality").set_index("split")
-        assert quality["rows"].to_dict() == {**SIZES, "all": 360}, view
+        assert quality["rows"].to_dict() == {**SIZES, "all": 1080}, view
         assert quality.loc["valid", "dropped_upstream"] == 2
         assert quality.loc["valid", "dropped_column_count"] == 1
         assert quality.loc["valid", "dropped_unknown_label"] == 1
@@ -207,7 +207,7 @@ def test_token_coverage_shares_are_bounded_monotone_and_exact(eda_run, tiny_mode
     train = coverage[(coverage["split"] == "train") & (coverage["label"] == "all")]
     for limit, truncated in train[["max_length", "truncated"]].itertuples(index=False):
         assert truncated == int((n_tokens > limit).sum()), limit
-    assert train["texts"].unique().tolist() == [240]
+    assert train["texts"].unique().tolist() == [720]
 
 
 @pytest.mark.slow

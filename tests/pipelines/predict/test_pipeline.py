@@ -70,11 +70,11 @@ def test_predict_pipeline_and_cli_match_the_finetune_predictions(kedro_project):
         keep_default_na=False,
         dtype={"row_id": str},
     )
-    assert len(reference) == len(predicted) == len(texts) == 60
+    assert len(reference) == len(predicted) == len(texts) == 180
     assert (
-        predicted["partition"].tolist() == ["part_a.csv"] * 30 + ["part_b.jsonl"] * 30
+        predicted["partition"].tolist() == ["part_a.csv"] * 30 + ["part_b.jsonl"] * 150
     )
-    ids = [f"a{i}" for i in range(30)] + [f"b{i}" for i in range(30)]
+    ids = [f"a{i}" for i in range(30)] + [f"b{i}" for i in range(150)]
     assert predicted["row_id"].tolist() == ids
     assert predicted["label"].tolist() == reference["pred_label"].tolist()
     np.testing.assert_allclose(predicted[PROBS], reference[PROBS], atol=1e-5)
@@ -82,7 +82,7 @@ def test_predict_pipeline_and_cli_match_the_finetune_predictions(kedro_project):
         newest(data, "08_reporting/*/predict_skipped_rows.csv/*/*.csv")
     )
     assert skipped[["partition", "line", "reason"]].values.tolist() == [
-        ["part_b.jsonl", 31, "empty line"]
+        ["part_b.jsonl", 151, "empty line"]
     ]
     summary = json.loads(
         newest(data, "08_reporting/*/predict_summary.json/*/*.json").read_text()

@@ -172,14 +172,14 @@ def test_own_csv_files_through_the_preprocessing_run(kedro_project, tmp_path):
         ).read_text()
     )
     assert {s: report["splits"][s]["rows_out"] for s in report["splits"]} == {
-        "train": 240,
-        "valid": 60,
-        "test": 60,
+        "train": 720,
+        "valid": 180,
+        "test": 180,
     }
     assert report["splits"]["test"]["label_counts"] == {
-        "bad": 20,
-        "good": 20,
-        "meh": 20,
+        "bad": 60,
+        "good": 60,
+        "meh": 60,
     }
     clean = pd.read_csv(
         _newest(kedro_project, "data/03_primary/sample_minilm/clean_valid.csv/*/*"),

@@ -71,11 +71,11 @@ def test_pipeline_on_sample_corpus(tmp_path):
     outputs = SequentialRunner().run(create_pipeline(), catalog)
     assert set(outputs) == {"preprocessing_report", "preprocessing_dropped_rows"}
     report = outputs["preprocessing_report"].load()
-    assert report["splits"]["train"]["rows_out"] == 240
+    assert report["splits"]["train"]["rows_out"] == 720
     assert report["splits"]["test"]["label_counts"] == {
-        "negative": 20,
-        "neutral": 20,
-        "positive": 20,
+        "negative": 60,
+        "neutral": 60,
+        "positive": 60,
     }
     assert report["rows_dropped_total"] == 0
     clean = catalog.load("clean_train")
@@ -83,7 +83,7 @@ def test_pipeline_on_sample_corpus(tmp_path):
     assert outputs["preprocessing_dropped_rows"].load().empty
     validated = catalog.load("validated_train")
     assert list(validated.columns) == ["source", "line", "text", "label"]
-    assert len(validated) == 240 and validated["line"].tolist() == list(range(1, 241))
+    assert len(validated) == 720 and validated["line"].tolist() == list(range(1, 721))
     assert catalog.load("invalid_rows_valid").empty
 
 
@@ -97,13 +97,13 @@ def test_validated_and_invalid_rows_are_saved_exactly(tmp_path):
     catalog = sample_catalog(tmp_path, raw_dir, on_invalid="drop")
     SequentialRunner().run(create_pipeline(), catalog)
     validated = catalog.load("validated_valid")
-    assert len(validated) == 61
+    assert len(validated) == 181
     assert validated["text"].iloc[-1] == "  NA "  # not read back as NaN or stripped
     assert validated["line"].dtype.kind == "i"
     invalid = catalog.load("invalid_rows_valid")
     assert invalid[["line", "check"]].values.tolist() == [
-        [62, "column_count"],
-        [63, "undecodable"],
+        [182, "column_count"],
+        [183, "undecodable"],
     ]
     assert pd.isna(invalid["text"].iloc[1])
     assert catalog.load("invalid_rows_train").empty

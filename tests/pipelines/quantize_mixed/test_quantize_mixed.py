@@ -112,8 +112,9 @@ def test_sensitivity_ranks_the_fragile_group_first(
     by_group = table.set_index("group")
     kl = by_group["mean_kl"]
     assert kl[FRAGILE] > 100 * kl.drop(FRAGILE).max()
-    assert by_group.loc[FRAGILE, "flips"] > 0
-    assert by_group.loc[FRAGILE, "flip_rate"] == by_group.loc[FRAGILE, "flips"] / 60
+    flips = by_group.loc[FRAGILE, "flips"]
+    assert flips > 0
+    assert by_group.loc[FRAGILE, "flip_rate"] == flips / len(valid)
     # the head is exact in 4 bits: quantizing it alone changes nothing
     assert kl["classifier"] == pytest.approx(0, abs=1e-9)
     assert (table["n_valid"] == len(valid)).all()

@@ -49,7 +49,7 @@ def test_offline_env_through_quantize_qat(kedro_project):
                 f"07_model_output/sample_minilm/{variant}_test_predictions.csv/*/*.csv",
             )
         )
-        assert len(preds) == 60
+        assert len(preds) == 180
     summary = pd.read_csv(
         _newest(data, "08_reporting/sample_minilm/qat_summary.csv/*/*.csv")
     )
