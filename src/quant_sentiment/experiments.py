@@ -35,14 +35,11 @@ def nested(dotted: str, value: Any) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of two nested mappings (``extra`` wins)."""
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    """Deep merge of two nested mappings (``extra`` wins), as Kedro merges runtime
+    parameters: ``OmegaConf.merge``."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.merge(base, extra))
 
 
 def check_settings(

@@ -32,6 +32,7 @@ from quant_sentiment.formats import (
     torchao,
 )
 from quant_sentiment.manifest import MANIFEST_FILE, read_manifest, write_manifest
+from quant_sentiment.textprep import MANIFEST_KEY
 
 #: ``(fp32 model, tokenizer, folder, options) -> manifest fields``.
 Writer = Callable[[Any, Any, Path, dict[str, Any]], dict[str, Any]]
@@ -111,6 +112,32 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("mixed_k8", "quantize_mixed", "mixed_k8_model"),
     Variant("mixed_budget", "quantize_mixed", "mixed_budget_model"),
 )
+
+
+def base_manifest(
+    bundle: Any,
+    variant: str,
+    producer: str,
+    model: dict[str, Any],
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest fields every variant folder has, built or skipped: names, the
+    FP32 source and size, ``max_length``, ``id2label``, the producer's parameters and
+    the FP32 model's text normalisation (so every way of predicting normalises raw
+    text as the model was trained; an FP32 folder from before it was recorded has
+    none, and predicting names the gap)."""
+    base = {
+        "variant": variant,
+        "producer": producer,
+        "source_model": bundle.metadata.get("model_source"),
+        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
+        "max_length": model["max_length"],
+        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
+        "parameters": parameters,
+    }
+    if MANIFEST_KEY in bundle.metadata:
+        base[MANIFEST_KEY] = bundle.metadata[MANIFEST_KEY]
+    return base
 
 
 def produced_by(producer: str) -> tuple[Variant, ...]:

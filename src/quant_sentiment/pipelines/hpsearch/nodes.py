@@ -12,7 +12,6 @@ heartbeat).
 
 from __future__ import annotations
 
-import copy
 import logging
 import shutil
 import time
@@ -111,18 +110,13 @@ def _suggest(trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def apply_values(
     values: dict[str, Any], finetune: dict[str, Any], max_length: int
 ) -> tuple[dict[str, Any], int]:
-    """``(finetune block, max_length)`` with a trial's (or the best) values applied."""
-    params = copy.deepcopy(finetune)
-    for key, value in values.items():
-        if key in TRAINING_ARGS:
-            params["training_args"][key] = value
-        elif key == "loss":
-            params["loss"].update(LOSS_CHOICES[value])
-        elif key == "focal_gamma":
-            params["loss"]["focal_gamma"] = value
-        elif key == "max_length":
-            max_length = int(value)
-    return params, max_length
+    """``(finetune block, max_length)`` with a trial's (or the best) values applied:
+    the :func:`overrides` a ``kedro run`` would get, merged into the block."""
+    from omegaconf import OmegaConf
+
+    tree = overrides(values)
+    params = OmegaConf.to_container(OmegaConf.merge(finetune, tree.get("finetune", {})))
+    return params, int(tree.get("model", {}).get("max_length", max_length))
 
 
 def overrides(values: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,10 @@ def t_interval(
     if n < 2:  # noqa: PLR2004 - an interval needs two values
         return mean, math.nan, math.nan, math.nan
     std = float(values.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return mean, std, mean - half, mean + half
+    if std == 0:  # identical values (the reference's own delta): a point interval
+        return mean, 0.0, mean, mean
+    low, high = stats.t.interval(confidence, n - 1, loc=mean, scale=std / math.sqrt(n))
+    return mean, std, float(low), float(high)
 
 
 def _check_runs(runs: pd.DataFrame, reference: str) -> pd.DataFrame:

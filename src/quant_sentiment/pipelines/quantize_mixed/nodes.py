@@ -23,7 +23,7 @@ from quant_sentiment.formats import onnx
 from quant_sentiment.formats._base import save_config_and_tokenizer
 from quant_sentiment.manifest import folder_size, write_manifest
 from quant_sentiment.modeling import ModelBundle, label_names
-from quant_sentiment.variants import StagedFolder, get_variant
+from quant_sentiment.variants import StagedFolder, base_manifest, get_variant
 
 from .sensitivity import compare_logits, predict_graph, ranking
 
@@ -188,15 +188,8 @@ def _base_manifest(
     bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any], variant: str
 ) -> dict[str, Any]:
     """The manifest fields every mixed variant has, built or skipped."""
-    return {
-        "variant": variant,
-        "producer": PRODUCER,
-        "source_model": bundle.metadata.get("model_source"),
-        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
-        "max_length": model["max_length"],
-        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
-        "parameters": {key: params[key] for key in ("export", "int4", "int8")},
-    }
+    parameters = {key: params[key] for key in ("export", "int4", "int8")}
+    return base_manifest(bundle, variant, PRODUCER, model, parameters)
 
 
 def build_mixed_variant(

@@ -19,8 +19,12 @@ import pandas as pd
 from quant_sentiment.formats import VariantUnavailable
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
-from quant_sentiment.textprep import MANIFEST_KEY
-from quant_sentiment.variants import StagedFolder, VariantHandle, get_variant
+from quant_sentiment.variants import (
+    StagedFolder,
+    VariantHandle,
+    base_manifest,
+    get_variant,
+)
 
 logger = logging.getLogger(__name__)
 PRODUCER = "quantize_ptq"
@@ -64,20 +68,7 @@ def quantize_variant(
     if spec.producer != PRODUCER:
         raise ValueError(f"Variant {variant!r} is produced by {spec.producer!r}")
     options = params["variants"][variant]
-    id2label = bundle.model.config.id2label
-    base = {
-        "variant": variant,
-        "producer": PRODUCER,
-        "source_model": bundle.metadata.get("model_source"),
-        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
-        "max_length": model["max_length"],
-        "id2label": {str(k): v for k, v in id2label.items()},
-        "parameters": options,
-    }
-    if MANIFEST_KEY in bundle.metadata:
-        # The FP32 model's text normalisation travels with every variant (an FP32
-        # folder from before it was recorded has none; predicting names the gap).
-        base[MANIFEST_KEY] = bundle.metadata[MANIFEST_KEY]
+    base = base_manifest(bundle, variant, PRODUCER, model, options)
     reason = _not_here(variant, options)
     if reason:
         return StagedFolder.skipped(base, reason)

@@ -27,7 +27,13 @@ from quant_sentiment.formats import onnx
 from quant_sentiment.inference import predictions_frame
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
-from quant_sentiment.variants import REFERENCE, StagedFolder, VariantHandle, get_variant
+from quant_sentiment.variants import (
+    REFERENCE,
+    StagedFolder,
+    VariantHandle,
+    base_manifest,
+    get_variant,
+)
 
 logger = logging.getLogger(__name__)
 PRODUCER = "quantize_qat"
@@ -364,15 +370,7 @@ def qat_variant(
     if spec.producer != PRODUCER:
         raise ValueError(f"Variant {variant!r} is produced by {spec.producer!r}")
     options = params["variants"][variant]
-    base = {
-        "variant": variant,
-        "producer": PRODUCER,
-        "source_model": bundle.metadata.get("model_source"),
-        "fp32_size_bytes": bundle.metadata.get("size_bytes"),
-        "max_length": model["max_length"],
-        "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},
-        "parameters": options,
-    }
+    base = base_manifest(bundle, variant, PRODUCER, model, options)
     if not options["enabled"]:
         reason = f"disabled in parameters ({PRODUCER}.variants.{variant}.enabled)"
         return _skipped(base, test, reason)
