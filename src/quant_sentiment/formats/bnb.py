@@ -19,6 +19,8 @@ from .errors import VariantUnavailable
 
 FORMAT = "bnb"
 MODES = ("int8", "nf4")
+#: dtypes the non-quantized rest (embeddings, LayerNorms, skipped modules) may keep.
+REST_DTYPES = ("float16", "bfloat16", "float32")
 #: bitsandbytes' 4-bit block size.
 NF4_BLOCK = 64
 
@@ -52,7 +54,10 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
     The model is reloaded from a temporary FP32 folder with a ``BitsAndBytesConfig``
     (that is how transformers applies bitsandbytes) and saved with
     ``save_pretrained``. Modules in ``skip_modules`` (the 3-output classifier, whose
-    size NF4 kernels reject) stay in full precision.
+    size NF4 kernels reject) are not quantized. The non-quantized rest (embeddings,
+    LayerNorms, biases, skipped modules) is kept in ``rest_dtype``: 16 bit by
+    default, which LLM.int8 (FP16 activations) and NF4 (its compute dtype) run in
+    anyway, so FP32 storage only cost space.
 
     Raises:
         VariantUnavailable: Without bitsandbytes.
@@ -62,6 +67,9 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
 
     if options["mode"] not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {options['mode']!r}")
+    rest_dtype = options["rest_dtype"]
+    if rest_dtype not in REST_DTYPES:
+        raise ValueError(f"rest_dtype must be one of {REST_DTYPES}, got {rest_dtype!r}")
     reason = unavailable_reason()
     if reason:
         raise VariantUnavailable(reason)
@@ -70,7 +78,10 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(tmp)
         quantized = AutoModelForSequenceClassification.from_pretrained(
-            tmp, quantization_config=config, device_map=device
+            tmp,
+            quantization_config=config,
+            device_map=device,
+            dtype=getattr(torch, rest_dtype),
         )
     quantized.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -87,6 +98,7 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
             if type(module).__name__ in {"Linear8bitLt", "Linear4bit"}
         ),
         "skipped_modules": list(options["skip_modules"]),
+        "rest_dtype": rest_dtype,
         "bits": 8 if int8 else 4,
         "group_size": None if int8 else NF4_BLOCK,
         "device": device,
@@ -97,13 +109,19 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
 def load(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> HFClassifier:
-    """Reopen with ``from_pretrained`` on CUDA when present (CPU otherwise)."""
+    """Reopen with ``from_pretrained`` on CUDA when present (CPU otherwise).
+
+    The non-quantized rest comes back in the dtype it was saved in (the manifest's
+    ``rest_dtype``; FP32 for folders written before it was recorded).
+    """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForSequenceClassification.from_pretrained(
-        folder, device_map=device
+        folder,
+        device_map=device,
+        dtype=getattr(torch, manifest.get("rest_dtype", "float32")),
     )
     return HFClassifier(
         model, AutoTokenizer.from_pretrained(folder), max_length=manifest["max_length"]

@@ -314,8 +314,26 @@ def test_bnb_builds_and_reloads_on_cuda(fp32, test_split, variant, tmp_path):
     manifest = handle.manifest
     assert manifest["status"] == "ok" and manifest["quantized_modules"]
     assert not any(n.startswith("classifier") for n in manifest["quantized_modules"])
-    logits = handle.load().predict_logits(test_split["text"].tolist())
+    classifier = handle.load()
+    logits = classifier.predict_logits(test_split["text"].tolist())
     assert logits.shape == (len(test_split), 3)
+    # The non-quantized rest is stored and reloaded in 16 bit, as configured.
+    rest = PARAMS["variants"][variant]["rest_dtype"]
+    assert manifest["rest_dtype"] == rest in ("float16", "bfloat16")
+    embeddings = classifier.model.get_input_embeddings().weight
+    assert str(embeddings.dtype) == f"torch.{rest}"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "match"),
+    [("mode", "int2", "mode must be one of"), ("rest_dtype", "int8", "rest_dtype")],
+)
+def test_bnb_rejects_bad_options_before_touching_cuda(option, value, match, tmp_path):
+    from quant_sentiment.formats import bnb
+
+    options = {**PARAMS["variants"]["bnb_int8"], option: value}
+    with pytest.raises(ValueError, match=match):
+        bnb.write(None, None, tmp_path, options)
 
 
 def test_summary_table(built):
