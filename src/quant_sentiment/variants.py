@@ -28,14 +28,16 @@ from quant_sentiment.formats import (
     hf,
     load_classifier,
     onnx,
+    openvino,
     quanto,
     torchao,
 )
 from quant_sentiment.manifest import MANIFEST_FILE, read_manifest, write_manifest
 from quant_sentiment.textprep import MANIFEST_KEY
 
-#: ``(fp32 model, tokenizer, folder, options) -> manifest fields``.
-Writer = Callable[[Any, Any, Path, dict[str, Any]], dict[str, Any]]
+#: ``(fp32 model, tokenizer, folder, options) -> manifest fields``; a writer of a
+#: variant with ``calibration=True`` also takes ``calibration_texts=``.
+Writer = Callable[..., dict[str, Any]]
 
 logger = logging.getLogger(__name__)
 REFERENCE = "fp32"
@@ -54,6 +56,8 @@ class Variant:
             (the FP32 model's, from ``finetune``); ``None``: ``evaluate`` predicts.
         compare_with: Another variant ``evaluate`` pairs this one with, beside the
             reference (QAT vs PTQ at the same bits: the "recovery").
+        calibration: The writer takes calibration texts (static quantization): its
+            producer node also reads ``clean_train`` and passes a seeded sample.
     """
 
     name: str
@@ -62,6 +66,7 @@ class Variant:
     writer: Writer | None = None
     predictions: str | None = None
     compare_with: str | None = None
+    calibration: bool = False
 
     @property
     def test_predictions(self) -> str:
@@ -69,8 +74,10 @@ class Variant:
         return self.predictions or f"eval_{self.name}_test_predictions"
 
 
-def _ptq(name: str, writer: Writer) -> Variant:
-    return Variant(name, "quantize_ptq", f"ptq_{name}_model", writer)
+def _ptq(name: str, writer: Writer, calibration: bool = False) -> Variant:
+    return Variant(
+        name, "quantize_ptq", f"ptq_{name}_model", writer, calibration=calibration
+    )
 
 
 def _qat(name: str, writer: Writer, compare_with: str) -> Variant:
@@ -101,6 +108,8 @@ VARIANTS: tuple[Variant, ...] = (
     _ptq("bnb_nf4", bnb.write),
     _ptq("quanto_int8", quanto.write),
     _ptq("quanto_int4", quanto.write),
+    _ptq("ov_int8", openvino.write_int8, calibration=True),
+    _ptq("ov_int4", openvino.write_int4),
     _qat("qat_int8", onnx.write_int8, compare_with="int8_ort"),
     _qat("qat_int4", onnx.write_int4, compare_with="int4"),
     Variant("tfidf_logreg", "baseline", "tfidf_logreg_model"),

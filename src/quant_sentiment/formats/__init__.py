@@ -9,6 +9,7 @@ format     module                              files
 ``bnb``    :mod:`.bnb`                         bitsandbytes ``save_pretrained`` folder
 ``sklearn`` :mod:`.sklearn`                    ``model.joblib``
 ``quanto`` :mod:`.quanto`                      ``quanto_model.safetensors`` + map
+``openvino`` :mod:`.openvino`                  ``model.xml`` / ``model.bin`` + tokenizer
 =========  ==================================  =====================================
 
 :data:`LOADERS` is the explicit registry of loaders by format name (no registration
@@ -25,7 +26,7 @@ from typing import Any
 
 from quant_sentiment.manifest import read_manifest
 
-from . import bnb, hf, onnx, quanto, sklearn, torchao
+from . import bnb, hf, onnx, openvino, quanto, sklearn, torchao
 from ._base import Classifier, HFClassifier
 from .errors import VariantUnavailable
 
@@ -38,6 +39,7 @@ LOADERS: dict[str, Loader] = {
     bnb.FORMAT: bnb.load,
     sklearn.FORMAT: sklearn.load,
     quanto.FORMAT: quanto.load,
+    openvino.FORMAT: openvino.load,
 }
 SKIPPED = "skipped"
 

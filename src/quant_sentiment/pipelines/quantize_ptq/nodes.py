@@ -45,8 +45,38 @@ def _not_here(variant: str, options: dict[str, Any]) -> str | None:
     return None
 
 
+def calibration_sample(
+    train: pd.DataFrame, options: dict[str, Any], variant: str
+) -> list[str]:
+    """The seeded sample of training texts a static quantizer calibrates on.
+
+    Args:
+        train: ``clean_train`` (column ``text``).
+        options: The variant's options; ``calibration.n_texts`` (all texts when the
+            split is smaller) and ``calibration.seed``.
+        variant: For the error message.
+
+    Raises:
+        ValueError: ``n_texts`` < 1, or an empty split.
+    """
+    setting = f"quantize_ptq.variants.{variant}.calibration"
+    n = int(options["calibration"]["n_texts"])
+    if n < 1:
+        raise ValueError(f"{setting}.n_texts must be >= 1, got {n}")
+    if train.empty:
+        raise ValueError(f"{variant}: clean_train is empty, nothing to calibrate on")
+    sample = train.sample(
+        n=min(n, len(train)), random_state=int(options["calibration"]["seed"])
+    )
+    return sample["text"].astype(str).tolist()
+
+
 def quantize_variant(
-    bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any], variant: str
+    bundle: ModelBundle,
+    params: dict[str, Any],
+    model: dict[str, Any],
+    variant: str,
+    calibration: pd.DataFrame | None = None,
 ) -> StagedFolder:
     """Build one PTQ variant folder with its ``manifest.json``.
 
@@ -58,6 +88,9 @@ def quantize_variant(
             the FP32 manifest's ``normalisation`` is copied, so raw text is
             normalised as for training (:mod:`quant_sentiment.textprep`).
         variant: A registered variant of this producer.
+        calibration: ``clean_train``, for variants registered with
+            ``calibration=True`` (static quantization); a seeded sample of it
+            (:func:`calibration_sample`) goes to the writer.
 
     Returns:
         The staged folder. A variant disabled in the parameters or unable to run
@@ -76,8 +109,15 @@ def quantize_variant(
     # Every variant's saved tokenizer truncates (``truncation=True``) as trained.
     tokenizer = copy.deepcopy(bundle.tokenizer)
     tokenizer.model_max_length = int(model["max_length"])
+    extra = {}
+    if spec.calibration:
+        if calibration is None:
+            raise ValueError(
+                f"Variant {variant!r} needs calibration data (clean_train)"
+            )
+        extra["calibration_texts"] = calibration_sample(calibration, options, variant)
     try:
-        fields = spec.writer(bundle.model, tokenizer, staged.folder, options)
+        fields = spec.writer(bundle.model, tokenizer, staged.folder, options, **extra)
     except VariantUnavailable as exc:
         return StagedFolder.skipped(base, str(exc))
     manifest = write_manifest(staged.folder, {**base, **fields, "status": "ok"})
@@ -88,10 +128,22 @@ def quantize_variant(
 def make_variant_node_func(variant: str) -> Callable[..., StagedFolder]:
     """:func:`quantize_variant` bound to one variant, named ``quantize_<variant>``."""
 
-    def quantize(
-        bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any]
-    ) -> StagedFolder:
-        return quantize_variant(bundle, params, model, variant)
+    if get_variant(variant).calibration:
+
+        def quantize(
+            bundle: ModelBundle,
+            params: dict[str, Any],
+            model: dict[str, Any],
+            train: pd.DataFrame,
+        ) -> StagedFolder:
+            return quantize_variant(bundle, params, model, variant, train)
+
+    else:
+
+        def quantize(
+            bundle: ModelBundle, params: dict[str, Any], model: dict[str, Any]
+        ) -> StagedFolder:
+            return quantize_variant(bundle, params, model, variant)
 
     quantize.__name__ = quantize.__qualname__ = f"quantize_{variant}"
     quantize.__doc__ = f"Build the ``{variant}`` PTQ variant folder."

@@ -13,12 +13,14 @@ def create_pipeline(**kwargs) -> Pipeline:
     For every variant V registered with ``producer="quantize_ptq"`` a node
     ``quantize_V`` writes the folder ``ptq_V_model`` (weights, tokenizer,
     ``manifest.json``); disabled or impossible variants write a ``skipped`` manifest.
+    Variants that calibrate (static quantization) also read ``clean_train``.
     """
     variants = produced_by(PRODUCER)
     nodes = [
         Node(
             make_variant_node_func(v.name),
-            inputs=["finetuned_model", "params:quantize_ptq", "params:model"],
+            inputs=["finetuned_model", "params:quantize_ptq", "params:model"]
+            + ["clean_train"] * v.calibration,
             outputs=v.dataset,
             name=f"quantize_{v.name}",
         )
