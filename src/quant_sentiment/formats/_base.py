@@ -61,18 +61,28 @@ def id2label_of(config) -> dict[int, str]:
 class HFClassifier:
     """A ``transformers`` sequence classifier (any dtype) as a :class:`Classifier`."""
 
-    def __init__(self, model, tokenizer, max_length: int | None) -> None:
+    def __init__(
+        self, model, tokenizer, max_length: int | None, compiled: bool = False
+    ) -> None:
+        """Wrap ``model``; ``compiled``: predict through ``torch.compile(model,
+        dynamic=True)`` (``.model`` stays the eager module, for gradients)."""
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.id2label = id2label_of(model.config)
+        self.compiled = compiled
+        self._forward = self.model
+        if compiled:
+            import torch
+
+            self._forward = torch.compile(self.model, dynamic=True)
 
     def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Logits in input order, texts batched by length."""
         from quant_sentiment.inference import predict_logits
 
         return predict_logits(
-            self.model,
+            self._forward,
             self.tokenizer,
             texts,
             batch_size=batch_size,

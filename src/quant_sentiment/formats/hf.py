@@ -2,7 +2,9 @@
 
 The folder loads with plain ``transformers`` (``AutoModelForSequenceClassification``,
 ``transformers.pipeline``) as well as with :func:`load`; the manifest's
-``torch_dtype`` reopens a cast model in its dtype.
+``torch_dtype`` reopens a cast model in its dtype, and ``torch_compile`` predicts
+through ``torch.compile`` (the first call of each new batch shape compiles, ~11 s for
+MiniLM on 2 cores; later calls are faster than eager: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def write_cast(
     """Cast every floating-point parameter to ``options["dtype"]`` and save.
 
     Args:
-        options: ``dtype``: ``float16`` or ``bfloat16``.
+        options: ``dtype``: ``float16`` or ``bfloat16``; ``torch_compile`` (optional,
+            default false): the loader predicts through ``torch.compile`` (inductor,
+            dynamic shapes). Recorded in the manifest; the weights are the same.
 
     Returns:
         The manifest fields of the variant.
@@ -63,10 +67,12 @@ def write_cast(
     write_pretrained(
         copy.deepcopy(model).to(getattr(torch, dtype)).eval(), tokenizer, folder
     )
+    compiled = bool(options.get("torch_compile", False))
     return {
         "format": FORMAT,
         "torch_dtype": dtype,
-        "method": f"cast to {dtype}",
+        "torch_compile": compiled,
+        "method": f"cast to {dtype}" + (", torch.compile at load" * compiled),
         "library": "torch",
         "library_version": torch.__version__,
         "quantized_modules": ["<all floating-point parameters>"],
@@ -89,5 +95,8 @@ def load(
     # A folder saved by hand has no manifest: None = the tokenizer's own limit.
     max_length = manifest.get("max_length")
     return HFClassifier(
-        model, AutoTokenizer.from_pretrained(folder), max_length=max_length
+        model,
+        AutoTokenizer.from_pretrained(folder),
+        max_length=max_length,
+        compiled=bool(manifest.get("torch_compile", False)),
     )

@@ -35,6 +35,8 @@ PARAMS = {
         for name, options in SHIPPED["variants"].items()
     },
 }
+# torch.compile has its own test below (it costs seconds per process that loads it).
+PARAMS["variants"]["bf16"] = {**PARAMS["variants"]["bf16"], "torch_compile": False}
 MODEL = {
     "label_map": {"positive": 0, "neutral": 1, "negative": 2},
     "max_length": 64,
@@ -380,3 +382,21 @@ def test_non_transformers_folder_says_how_to_open_it(built, variant):
 
     with pytest.raises(ValueError, match=r"quant_sentiment\.variants\.load_classifier"):
         pipeline("text-classification", model=str(built[variant]["handle"].path))
+
+
+def test_bf16_torch_compile_predicts_as_eager(fp32, test_split, tmp_path):
+    options = {**SHIPPED["variants"]["bf16"], "torch_compile": True}
+    params = {**PARAMS, "variants": {**PARAMS["variants"], "bf16": options}}
+    handle = _save(quantize_variant(fp32, params, MODEL, "bf16"), tmp_path / "m")
+    assert handle.manifest["torch_compile"] is True
+    assert "torch.compile" in handle.manifest["method"]
+    compiled = handle.load()
+    assert compiled.compiled and not hasattr(compiled.model, "_orig_mod")
+    texts = test_split["text"].tolist()[:12]
+    eager = load_classifier(handle.path)  # the same folder, compile switched off
+    eager._forward = eager.model
+    np.testing.assert_allclose(
+        compiled.predict_logits(texts, batch_size=4),
+        eager.predict_logits(texts, batch_size=4),
+        atol=0.05,  # bf16 kernels may fuse differently
+    )
