@@ -15,7 +15,7 @@ from quant_sentiment.settings import CONFIG_LOADER_ARGS
 from quant_sentiment.variants import produced_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-ENABLED = ("bf16", "int8_ort")
+ENABLED = ("bf16", "int8_ort", "ov_int8")
 VARIANTS = [v.name for v in produced_by("quantize_ptq")]
 
 
@@ -47,6 +47,7 @@ def test_pipeline_runs_with_project_catalog(
     for variant in VARIANTS:
         ptq["variants"][variant]["enabled"] = variant in ENABLED
     catalog["finetuned_model"] = tiny_bundle
+    catalog["clean_train"] = sample_splits["train"]  # ov_int8's calibration texts
     catalog["params:quantize_ptq"] = ptq
     catalog["params:model"] = params["model"]
     SequentialRunner().run(create_pipeline(), catalog)
