@@ -643,12 +643,19 @@ class OnnxClassifier:
         id2label: dict[int, str],
         max_length: int,
         threads: int | None = None,
+        optimize: bool = True,
     ) -> None:
         """Open the session (a file, or a serialized graph); ``threads`` intra-op
-        threads (``None``: ORT's default)."""
+        threads (``None``: ORT's default); ``optimize: False`` runs the graph as
+        written (``ORT_DISABLE_ALL``: no fusions), for checks of the runtime's own
+        float-level variation."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        if not optimize:
+            options.graph_optimization_level = (
+                ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            )
         if threads:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1

@@ -85,6 +85,12 @@ def test_pipeline_runs_with_project_catalog(
         assert check["n"] == len(texts)
         assert check["argmax_agreement"] >= 0.995, check
         assert check["max_abs_logit_diff"] < 1e-2, check
+        assert set(check["runtime_self"]) == {
+            "argmax_agreement",
+            "max_abs_logit_diff",
+            "mean_abs_logit_diff",
+        }
+        assert check["meets_threshold"] is True
         assert len(catalog.load(f"{variant}_history")) == 1
         preds = catalog.load(f"{variant}_test_predictions")
         logits = handle.load().predict_logits(texts)
@@ -167,3 +173,26 @@ def test_nodes_are_grouped_under_the_pipeline_namespace():
     pipe = create_pipeline()
     assert {n.name.split(".")[0] for n in pipe.nodes} == {"quantize_qat"}
     assert {f"{v}_model" for v in VARIANTS} <= pipe.all_outputs()
+
+
+def test_fake_vs_artifact_judges_against_the_runtime_own_variation():
+    import numpy as np
+
+    from quant_sentiment.pipelines.quantize_qat.nodes import fake_vs_artifact
+
+    artifact = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    fake = artifact.copy()
+    fake[0] = [0.0, 1.0]  # one argmax of four differs: 75 % agreement
+    # The runtime agrees with itself on 2 of 4: the gap is within its variation.
+    noisy = artifact.copy()
+    noisy[:2] = noisy[:2, ::-1]
+    record = fake_vs_artifact(fake, artifact, 0.995, noisy)
+    assert record["argmax_agreement"] == 0.75
+    assert record["runtime_self"]["argmax_agreement"] == 0.5
+    assert record["within_runtime_variation"] and record["meets_threshold"]
+    # The runtime agrees with itself fully: 75 % is a scheme mismatch.
+    record = fake_vs_artifact(fake, artifact, 0.995, artifact.copy())
+    assert not record["within_runtime_variation"] and not record["meets_threshold"]
+    # Without the runtime check only the threshold decides.
+    assert fake_vs_artifact(fake, artifact, 0.7)["meets_threshold"]
+    assert not fake_vs_artifact(fake, artifact, 0.8)["meets_threshold"]

@@ -212,23 +212,49 @@ def train_fake_quantized(
     return run
 
 
-def fake_vs_artifact(
-    fake: np.ndarray, artifact: np.ndarray, min_agreement: float
-) -> dict[str, Any]:
-    """Argmax agreement and logit differences between the fake-quantized PyTorch
-    model and the ONNX artifact on the same texts and batches."""
-    agreement = (
-        float((fake.argmax(1) == artifact.argmax(1)).mean()) if len(fake) else 1.0
-    )
-    diff = np.abs(fake - artifact)
+def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    diff = np.abs(a - b)
     return {
-        "n": len(fake),
-        "argmax_agreement": agreement,
+        "argmax_agreement": (
+            float((a.argmax(1) == b.argmax(1)).mean()) if len(a) else 1.0
+        ),
         "max_abs_logit_diff": float(diff.max()) if diff.size else 0.0,
         "mean_abs_logit_diff": float(diff.mean()) if diff.size else 0.0,
-        "min_agreement": min_agreement,
-        "meets_threshold": agreement >= min_agreement,
     }
+
+
+def fake_vs_artifact(
+    fake: np.ndarray,
+    artifact: np.ndarray,
+    min_agreement: float,
+    unoptimized: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Argmax agreement and logit differences between the fake-quantized PyTorch
+    model and the ONNX artifact on the same texts and batches.
+
+    Args:
+        unoptimized: The same artifact's logits with ONNX Runtime's graph
+            optimizations off. Its agreement with the optimized run is the
+            runtime's own float-level variation (``runtime_self``): with dynamic
+            INT8 activations, a float difference that moves a value across a
+            rounding boundary changes its UINT8 level, and layers amplify it.
+
+    ``meets_threshold`` holds when the agreement reaches ``min_agreement``, or, where
+    the runtime does not reach it against itself, when the fake-quantized model
+    follows the artifact at least as closely as the artifact follows itself
+    (``within_runtime_variation``). Below both, the scheme does not match.
+    """
+    record = {"n": len(fake), **_agreement(fake, artifact)}
+    record["min_agreement"] = min_agreement
+    agreement = record["argmax_agreement"]
+    if unoptimized is not None:
+        record["runtime_self"] = _agreement(artifact, unoptimized)
+        within = agreement >= record["runtime_self"]["argmax_agreement"]
+        record["within_runtime_variation"] = within
+    else:
+        within = False
+    record["meets_threshold"] = agreement >= min_agreement or within
+    return record
 
 
 def _skipped(base: dict[str, Any], test: pd.DataFrame, reason: str):
@@ -269,15 +295,19 @@ def export_and_compare(
     fields = get_variant(variant).writer(
         plain, bundle.tokenizer, staged.folder, options
     )
-    artifact = onnx.OnnxClassifier(
-        staged.folder / onnx.WEIGHTS_FILE,
-        bundle.tokenizer,
-        {int(k): v for k, v in plain.config.id2label.items()},
-        max_length,
-        threads=model["threads"],
-    ).predict_logits(texts, batch_size=batch)
+    artifact, unoptimized = (
+        onnx.OnnxClassifier(
+            staged.folder / onnx.WEIGHTS_FILE,
+            bundle.tokenizer,
+            {int(k): v for k, v in plain.config.id2label.items()},
+            max_length,
+            threads=model["threads"],
+            optimize=optimize,
+        ).predict_logits(texts, batch_size=batch)
+        for optimize in (True, False)
+    )
     fields["fake_vs_artifact"] = fake_vs_artifact(
-        fake, artifact, float(check["min_agreement"])
+        fake, artifact, float(check["min_agreement"]), unoptimized
     )
     fields["fake_quantized_modules"] = quantized
     return staged, fields, artifact
@@ -314,13 +344,26 @@ def write_qat_manifest(
     """Write the manifest (writer fields, ``qat`` block, QAT-prefixed ``method``);
     warn when the artifact does not follow the fake-quantized model."""
     variant, record = fields["variant"], fields["fake_vs_artifact"]
+    self_agreement = record.get("runtime_self", {}).get("argmax_agreement")
     if not record["meets_threshold"]:
         logger.warning(
             "%s: the ONNX artifact agrees with the fake-quantized model on only "
-            "%.2f %% of the test texts (< %.1f %%): the scheme does not match",
+            "%.2f %% of the test texts (< %.1f %%, and below the runtime's agreement "
+            "with itself, %s): the scheme does not match",
             variant,
             100 * record["argmax_agreement"],
             100 * record["min_agreement"],
+            "n/a" if self_agreement is None else f"{100 * self_agreement:.2f} %",
+        )
+    elif record["argmax_agreement"] < record["min_agreement"]:
+        logger.info(
+            "%s: fake-vs-artifact agreement %.2f %% < %.1f %%, but ONNX Runtime's "
+            "optimized and unoptimized runs of the artifact agree on only %.2f %%: "
+            "float-level variation of the runtime, not a scheme mismatch",
+            variant,
+            100 * record["argmax_agreement"],
+            100 * record["min_agreement"],
+            100 * self_agreement,
         )
     method = f"QAT ({qat['epochs_run']:g} epochs"
     method += ", distilled from FP32)" if qat["distillation"]["enabled"] else ")"
@@ -427,6 +470,10 @@ def summarize_variants(*handles: VariantHandle) -> pd.DataFrame:
                 "distillation": (qat.get("distillation") or {}).get("enabled"),
                 "fake_vs_artifact_agreement": check.get("argmax_agreement"),
                 "max_abs_logit_diff": check.get("max_abs_logit_diff"),
+                # ONNX Runtime's optimized vs unoptimized run of the same artifact
+                "runtime_self_agreement": check.get("runtime_self", {}).get(
+                    "argmax_agreement"
+                ),
                 **size_columns(m),
             }
         )
