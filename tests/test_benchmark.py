@@ -167,6 +167,7 @@ class FakeChild(FakeProcess):
     """Stands in for :class:`benchmark.BenchmarkProcess` in the driver."""
 
     log: list = []
+    started: list = []  # roles, in order of start
     speed = {}  # folder -> ms per call
 
     def __init__(self, role, folder, threads, deadline):
@@ -174,14 +175,26 @@ class FakeChild(FakeProcess):
         mean = self.speed[str(folder)]
         super().__init__(role, self.log, lambda r: mean * rng.lognormal(0, 0.05))
         self.ready = {"format": "hf", "load_s": 0.5, "peak_rss_before_load_mb": 10.0}
+        self.started.append(role)
+        self._closed = False
+        self.proc = type("Proc", (), {"poll": staticmethod(lambda: None)})()
+
+    @property
+    def role(self):
+        return self.name
+
+    @role.setter
+    def role(self, value):
+        self.name = value
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.log.append((self.name, "closed"))
+        self.close()
 
     def close(self):
+        self._closed = True
         self.log.append((self.name, "closed"))
 
     def request(self, cmd, **fields):
@@ -201,6 +214,7 @@ class FakeChild(FakeProcess):
 def test_driver_interleaves_variant_and_reference(monkeypatch):
     fake_machine(monkeypatch, trainer_cpus=1.0)
     FakeChild.log.clear()
+    FakeChild.started.clear()
     FakeChild.speed.update({"var": 2.0, "ref": 5.0})
     monkeypatch.setattr(benchmark, "BenchmarkProcess", FakeChild)
     texts = ["a", "bb", "ccc"]
@@ -220,10 +234,56 @@ def test_driver_interleaves_variant_and_reference(monkeypatch):
     assert result["idle"] is False and result["idle_check"]["busy_processes"]
     assert result["machine"]["cpu_flags"] == ["avx2"]
     assert result["settings"]["rounds"] == 12
-    # the reference is ended before the variant's throughput, which runs alone
+    # the variant's child ends; the reference stays for the next variant
     order = [e for e in FakeChild.log if not isinstance(e[1], list)]
-    closed = order.index(("reference 'fp32' (timed with variant 'int8')", "closed"))
-    assert closed < order.index(("variant 'int8'", "throughput"))
+    assert ("variant 'int8'", "closed") in order
+    assert not any(e[1] == "closed" and e[0].startswith("reference") for e in order)
+    # A second variant is timed against the same reference child: no new start.
+    FakeChild.speed.update({"var2": 3.0})
+    fake_machine(monkeypatch)
+    second = benchmark_in_processes(
+        "int4", "var2", texts, 1, SETTINGS, reference=("fp32", "ref")
+    )
+    assert FakeChild.started == [
+        "variant 'int8'",
+        "reference 'fp32' (timed with variant 'int8')",
+        "variant 'int4'",
+    ]
+    assert second["speedup_ci_low"] < 5 / 3 < second["speedup_ci_high"]
+    benchmark.close_references()
+    assert FakeChild.log[-1] == (
+        "reference 'fp32' (timed with variant 'int4')",
+        "closed",
+    )
+    assert not benchmark._REFERENCES
+
+
+def test_a_reference_that_fails_is_not_reused(monkeypatch):
+    fake_machine(monkeypatch)
+    FakeChild.log.clear()
+    FakeChild.started.clear()
+    FakeChild.speed.update({"var": 2.0, "ref": 5.0})
+    monkeypatch.setattr(benchmark, "BenchmarkProcess", FakeChild)
+    calls = {"n": 0}
+    original = FakeChild.request
+
+    def fail_once(self, cmd, **fields):
+        if self.name.startswith("reference") and cmd == "round" and not calls["n"]:
+            calls["n"] += 1
+            raise RuntimeError("reference crashed")
+        return original(self, cmd, **fields)
+
+    monkeypatch.setattr(FakeChild, "request", fail_once)
+    with pytest.raises(RuntimeError, match="reference crashed"):
+        benchmark_in_processes("int8", "var", ["a"], 1, SETTINGS, ("fp32", "ref"))
+    assert ("reference 'fp32' (timed with variant 'int8')", "closed") in FakeChild.log
+    assert not benchmark._REFERENCES
+    fake_machine(monkeypatch)
+    benchmark_in_processes("int8", "var", ["a"], 1, SETTINGS, ("fp32", "ref"))
+    assert [r for r in FakeChild.started if r.startswith("reference")] == [
+        "reference 'fp32' (timed with variant 'int8')"
+    ] * 2
+    benchmark.close_references()
 
 
 def test_driver_times_the_reference_alone_with_speedup_one(monkeypatch):

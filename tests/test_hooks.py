@@ -9,7 +9,11 @@ import torch
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
-from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
+from quant_sentiment.hooks import (
+    BenchmarkReferencesHook,
+    MainProcessOutputsHook,
+    ThreadsHook,
+)
 from quant_sentiment.settings import HOOKS
 
 
@@ -26,6 +30,7 @@ def test_hooks_are_registered():
     assert {type(h) for h in HOOKS} == {
         ThreadsHook,
         MainProcessOutputsHook,
+        BenchmarkReferencesHook,
         TrackingHook,
     }
     # The project's TrackingHook replaces kedro-mlflow's own instance.
@@ -57,3 +62,22 @@ def test_only_rank_zero_keeps_file_outputs(monkeypatch, tmp_path, rank):
     MainProcessOutputsHook().before_pipeline_run({}, pipeline, catalog)
     assert isinstance(catalog.get("y"), MemoryDataset) == (rank == "1")
     assert isinstance(catalog.get("x"), MemoryDataset)  # inputs untouched
+
+
+def test_benchmark_references_end_with_the_run(monkeypatch):
+    from quant_sentiment import benchmark
+
+    closed = []
+
+    class Child:
+        def close(self):
+            closed.append(self)
+
+    for hook_call in (
+        lambda h: h.after_pipeline_run({}, {}, Pipeline([])),
+        lambda h: h.on_pipeline_error(RuntimeError("x"), {}, Pipeline([]), None),
+    ):
+        monkeypatch.setitem(benchmark._REFERENCES, ("ref", 1), Child())
+        hook_call(BenchmarkReferencesHook())
+        assert not benchmark._REFERENCES
+    assert len(closed) == 2

