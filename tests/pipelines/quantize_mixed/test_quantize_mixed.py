@@ -277,3 +277,21 @@ def test_unmet_budget_writes_a_skipped_manifest(
     )
     assert manifest["selection"]["budget"] == {"max_size_mb": 5.0}
     assert sorted(p.name for p in staged.folder.iterdir()) == ["manifest.json"]
+
+
+def test_validation_subset_is_stratified_seeded_and_ordered(
+    mixed_params, sample_splits
+):
+    from quant_sentiment.pipelines.quantize_mixed.sensitivity import select_validation
+
+    valid = sample_splits["valid"]
+    every = {**mixed_params, "validation": {"max_texts": None, "seed": 42}}
+    assert select_validation(valid, every) is valid
+    params = {**mixed_params, "validation": {"max_texts": 30, "seed": 42}}
+    subset = select_validation(valid, params)
+    assert len(subset) == 30 and subset.index.is_monotonic_increasing
+    assert set(subset["label_id"]) == set(valid["label_id"])
+    assert subset.equals(select_validation(valid, params))
+    bad = {**mixed_params, "validation": {"max_texts": 1, "seed": 42}}
+    with pytest.raises(ValueError, match=r"quantize_mixed\.validation\.max_texts"):
+        select_validation(valid, bad)

@@ -16,11 +16,12 @@ from .sensitivity import (
     group_sensitivity,
     plot_sensitivity,
     predict_fp32_valid,
+    select_validation,
     sensitivity_markdown,
 )
 
 GRAPH, MODEL, PARAMS = "mixed_fp32_graph", "finetuned_model", "params:quantize_mixed"
-VALID = ["clean_valid", "mixed_fp32_valid_logits"]
+VALID = ["mixed_valid", "mixed_fp32_valid_logits"]
 
 
 def _analysis_nodes() -> list[Node]:
@@ -28,8 +29,14 @@ def _analysis_nodes() -> list[Node]:
     return [
         Node(export_graph, [MODEL, PARAMS], GRAPH, name="export_fp32_graph"),
         Node(
+            select_validation,
+            ["clean_valid", PARAMS],
+            "mixed_valid",
+            name="select_validation",
+        ),
+        Node(
             predict_fp32_valid,
-            [GRAPH, MODEL, "clean_valid", PARAMS, "params:model"],
+            [GRAPH, MODEL, "mixed_valid", PARAMS, "params:model"],
             "mixed_fp32_valid_logits",
             name="predict_fp32_valid",
         ),

@@ -26,6 +26,42 @@ def export_graph(bundle: ModelBundle, params: dict[str, Any]) -> onnx.Fp32Graph:
     return onnx.export_fp32_graph(bundle.model, bundle.tokenizer, params["export"])
 
 
+#: Fewest validation texts a stratified subset may have.
+MIN_VALID_TEXTS = 2
+
+
+def select_validation(
+    clean_valid: pd.DataFrame, params: dict[str, Any]
+) -> pd.DataFrame:
+    """The validation texts the sensitivity and the candidate scan are measured on.
+
+    ``validation.max_texts: null`` keeps the whole split; a number keeps a
+    label-stratified sample of that size (seed ``validation.seed``), in the split's
+    order. Every table reports its ``n_valid``.
+
+    Raises:
+        ValueError: ``max_texts`` below 2 (the parameter is named).
+    """
+    from sklearn.model_selection import train_test_split
+
+    settings = params["validation"]
+    limit = settings["max_texts"]
+    if limit is None or int(limit) >= len(clean_valid):
+        return clean_valid
+    if int(limit) < MIN_VALID_TEXTS:
+        raise ValueError(
+            "quantize_mixed.validation.max_texts must be null or >= "
+            f"{MIN_VALID_TEXTS}, got {limit}"
+        )
+    kept, _ = train_test_split(
+        clean_valid,
+        train_size=int(limit),
+        stratify=clean_valid["label_id"],
+        random_state=int(settings["seed"]),
+    )
+    return clean_valid.loc[sorted(kept.index)]
+
+
 def predict_graph(
     graph: bytes,
     bundle: ModelBundle,
