@@ -56,7 +56,7 @@ def run(config, fragile_bundle, sample_splits, tmp_path_factory):
     try:
         catalog = DataCatalog.from_config(config["catalog"])
         params = yaml.safe_load(yaml.safe_dump(config["parameters"]["quantize_mixed"]))
-        params["scan"]["step"] = 1  # every k (the offline env scans every fourth)
+        params["scan"]["step"] = 1  # every k (the offline env scans every eighth)
         params["variants"]["mixed_budget"]["budget"] = {
             "max_f1_drop": None,
             "max_size_mb": 100,
