@@ -235,3 +235,21 @@ def test_pipeline_writes_every_output_and_a_valid_report(
     assert parser.errors == [] and parser.stack == []
     assert page.startswith("<!DOCTYPE html>") and "bnb_nf4" in page
     assert page.count("<h3>text ") == 8
+
+
+def test_variants_left_out_of_the_selection_are_not_explained():
+    from types import SimpleNamespace
+
+    from quant_sentiment.pipelines.explain.nodes import _check, not_explained
+
+    built = SimpleNamespace(manifest={"status": "ok"})
+    skipped = SimpleNamespace(manifest={"status": "skipped", "reason": "no CUDA"})
+    every, some = {"variants": None}, {"variants": ["int8_ort"]}
+    assert not_explained(built, every, "int4") is None
+    assert not_explained(built, some, "int8_ort") is None
+    assert not_explained(built, some, "fp32") is None  # the reference always runs
+    assert "explain.attribution.variants" in not_explained(built, some, "int4")
+    assert not_explained(skipped, some, "int8_ort") == "no CUDA"
+    params = {"methods": ["occlusion"], "target": "reference", "variants": ["int9"]}
+    with pytest.raises(ValueError, match=r"attribution\.variants: unknown \['int9'\]"):
+        _check(params)

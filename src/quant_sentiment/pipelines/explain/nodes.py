@@ -17,6 +17,7 @@ import pandas as pd
 
 from quant_sentiment.formats import load_classifier
 from quant_sentiment.pipelines.evaluate.quality import skip_reason
+from quant_sentiment.variants import REFERENCE
 
 from .attribution import (
     INTEGRATED_GRADIENTS,
@@ -70,6 +71,16 @@ def _check(params: dict[str, Any]) -> None:
             f"explain.attribution.target must be one of {TARGETS}, "
             f"got {params['target']!r}"
         )
+    chosen = params.get("variants")
+    if chosen is not None:
+        from quant_sentiment.variants import VARIANTS
+
+        unknown = sorted(set(chosen) - {v.name for v in VARIANTS})
+        if unknown:
+            raise ValueError(
+                f"explain.attribution.variants: unknown {unknown}; known: "
+                f"{[v.name for v in VARIANTS]}"
+            )
 
 
 def _scores(
@@ -136,6 +147,17 @@ def _text_frame(
     )
 
 
+def not_explained(handle: Any, attribution: dict[str, Any], variant: str) -> str | None:
+    """Why a variant is not explained (``None``: it is): a skipped folder, or a
+    variant left out of ``explain.attribution.variants`` (``null``: every variant;
+    the FP32 reference is always explained)."""
+    reason = skip_reason(handle)
+    chosen = attribution.get("variants")
+    if reason or chosen is None or variant == REFERENCE or variant in chosen:
+        return reason
+    return "not selected (explain.attribution.variants)"
+
+
 def explain_variant(
     handle: Any,
     sample: pd.DataFrame,
@@ -160,7 +182,7 @@ def explain_variant(
         (seconds per text by method: a measurement, kept apart).
     """
     _check(params)
-    reason = skip_reason(handle)
+    reason = not_explained(handle, params, variant)
     info = {"variant": variant, "status": "ok", "target": params["target"]}
     if reason:
         logger.info("explain: variant %s skipped: %s", variant, reason)
@@ -215,7 +237,7 @@ def variant_faithfulness(
     """
     from tqdm.auto import tqdm
 
-    if skip_reason(handle):
+    if not_explained(handle, attribution, variant):
         return pd.DataFrame(columns=FAITHFULNESS_COLUMNS)
     clf = load_classifier(handle.path, threads=model["threads"])
     fractions = [float(f) for f in params["fractions"]]
