@@ -9,7 +9,10 @@ times them in interleaved rounds (route A, B, C, A, B, C, ...) on the same texts
 
 Prints one Markdown table: folder size, ms per text (median over rounds),
 speed-up against PyTorch FP32 eager and against ONNX Runtime FP32 (geometric mean
-of the per-round ratios, with its min and max), and argmax agreement with FP32.
+of the per-round ratios with its 95 % t-interval, as ``evaluate`` computes it:
+:func:`quant_sentiment.benchmark.speedup_interval`), and argmax agreement with FP32.
+The routes use the environment's ``quantize_ptq`` options (``ov_int8`` calibrates on
+its own calibration sample, which the static QDQ route shares).
 The CPU model, flags and thread count head the output.
 
     python -m quant_sentiment.bench.routes --env offline \\
@@ -33,14 +36,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _ptq_options() -> dict[str, dict[str, Any]]:
-    path = PROJECT_ROOT / "conf/base/parameters_quantize_ptq.yml"
-    return yaml.safe_load(path.read_text())["quantize_ptq"]["variants"]
 
 
 def _compiled(model, dtype):
@@ -70,9 +65,8 @@ def _int8_static(model, tokenizer, folder: Path, calibration: list[str]) -> None
             text = next(self.items, None)
             if text is None:
                 return None
-            enc = tokenizer(
-                [text], truncation=True, max_length=128, return_tensors="np"
-            )
+            # truncates at model_max_length, which build_routes set to max_length
+            enc = tokenizer([text], truncation=True, return_tensors="np")
             return {k: v.astype(np.int64) for k, v in enc.items()}
 
     fp32 = folder / "fp32.onnx"
@@ -90,7 +84,13 @@ def _int8_static(model, tokenizer, folder: Path, calibration: list[str]) -> None
     fp32.unlink()
 
 
-def build_routes(bundle, root: Path, calibration: list[str], threads: int) -> dict:
+def build_routes(
+    bundle,
+    root: Path,
+    calibration: list[str],
+    threads: int,
+    options: dict[str, dict[str, Any]],
+) -> dict:
     """Every route as ``name -> (classifier, folder or None)``."""
     import torch
 
@@ -106,7 +106,6 @@ def build_routes(bundle, root: Path, calibration: list[str], threads: int) -> di
     model, tokenizer = bundle.model.eval(), copy.deepcopy(bundle.tokenizer)
     max_length = int(bundle.metadata["max_length"])
     tokenizer.model_max_length = max_length
-    options = _ptq_options()
     routes: dict[str, tuple[Any, Path | None]] = {
         "fp32 eager": (HFClassifier(model, tokenizer, max_length), bundle.path),
         "bf16 eager": (
@@ -197,12 +196,14 @@ def time_routes(
     return b1, b32
 
 
-def _ratio(times: dict[str, list], name: str, ref: str) -> tuple[float, float, float]:
-    ratios = np.asarray(times[ref]) / np.asarray(times[name])
+def _speedup(times: dict[str, list], name: str, ref: str) -> str:
+    """``evaluate``'s speed-up with its 95 % t-interval over the paired rounds."""
+    from quant_sentiment.benchmark import speedup_interval
+
+    up = speedup_interval(times[name], times[ref], 0.95)
     return (
-        float(np.exp(np.log(ratios).mean())),
-        float(ratios.min()),
-        float(ratios.max()),
+        f"{up['speedup_p50_vs_ref']:.2f} "
+        f"[{up['speedup_ci_low']:.2f}, {up['speedup_ci_high']:.2f}]"
     )
 
 
@@ -212,17 +213,15 @@ def table(routes: dict, b1: dict, b32: dict, agreement: dict) -> pd.DataFrame:
 
     rows = []
     for name, (_, folder) in routes.items():
-        up, low, high = _ratio(b1, name, "fp32 eager")
-        vs_ort = _ratio(b1, name, "fp32_ort")[0]
         rows.append(
             {
                 "route": name,
                 "size_mb": folder_size(folder) / 1e6 if folder else None,
                 "b1_ms": float(np.median(b1[name])),
-                "b1_x_eager": f"{up:.2f} ({low:.2f}-{high:.2f})",
-                "b1_x_fp32_ort": round(vs_ort, 2),
+                "b1_x_eager": _speedup(b1, name, "fp32 eager"),
+                "b1_x_fp32_ort": _speedup(b1, name, "fp32_ort"),
                 "b32_ms_per_text": float(np.median(b32[name])),
-                "b32_x_eager": round(_ratio(b32, name, "fp32 eager")[0], 2),
+                "b32_x_eager": _speedup(b32, name, "fp32 eager"),
                 "agreement": agreement[name],
             }
         )
@@ -236,6 +235,7 @@ def main() -> None:
     from kedro.framework.startup import bootstrap_project
 
     from quant_sentiment.benchmark import cpu_flags, cpu_model
+    from quant_sentiment.pipelines.quantize_ptq.nodes import calibration_sample
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="offline")
@@ -243,22 +243,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--calibration", type=int, default=300)
     args = parser.parse_args()
     logging.getLogger("nncf").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=args.env) as session:
-        catalog = session.load_context().catalog
-        bundle = catalog.load("finetuned_model")
-        train = catalog.load("clean_train")
+        context = session.load_context()
+        bundle = context.catalog.load("finetuned_model")
+        train = context.catalog.load("clean_train")
+        options = context.params["quantize_ptq"]["variants"]
     data = pd.read_csv(args.texts, sep="\t", header=None, names=["text", "label"])
     texts = data["text"].sample(args.n, random_state=0).tolist()
-    calibration = train["text"].sample(
-        min(args.calibration, len(train)), random_state=42
-    )
+    # ov_int8's own calibration sample (also used by the static QDQ route)
+    calibration = calibration_sample(train, options["ov_int8"], "ov_int8")
     with tempfile.TemporaryDirectory() as tmp:
-        routes = build_routes(bundle, Path(tmp), calibration.tolist(), args.threads)
+        routes = build_routes(bundle, Path(tmp), calibration, args.threads, options)
         preds = {n: c.predict_logits(texts).argmax(1) for n, (c, _) in routes.items()}
         agreement = {
             n: float((p == preds["fp32 eager"]).mean()) for n, p in preds.items()

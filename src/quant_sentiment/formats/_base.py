@@ -58,6 +58,41 @@ def id2label_of(config) -> dict[int, str]:
     return {int(k): str(v) for k, v in config.id2label.items()}
 
 
+class TokenizedGraphClassifier:
+    """Shared :meth:`predict_logits` of the classifiers that feed a compiled graph
+    NumPy token ids (ONNX Runtime, OpenVINO): texts batched by length, each batch
+    padded to its longest text and truncated at ``max_length``. A subclass sets
+    ``tokenizer``, ``max_length``, ``id2label``, ``input_names`` and runs one batch
+    in :meth:`_logits`."""
+
+    tokenizer: Any
+    max_length: int | None
+    id2label: dict[int, str]
+    input_names: list[str]
+
+    def _logits(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """The graph's logits for one batch of ``int64`` inputs."""
+        raise NotImplementedError
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Logits in input order, texts batched by length."""
+        from quant_sentiment.inference import length_sorted_batches
+
+        texts = list(texts)
+        out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
+        for idx in length_sorted_batches(texts, batch_size):
+            enc = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            feed = {name: enc[name].astype(np.int64) for name in self.input_names}
+            out[idx] = self._logits(feed)
+        return out
+
+
 class HFClassifier:
     """A ``transformers`` sequence classifier (any dtype) as a :class:`Classifier`."""
 

@@ -27,7 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from ._base import id2label_of, load_config_and_tokenizer, save_config_and_tokenizer
+from ._base import (
+    TokenizedGraphClassifier,
+    id2label_of,
+    load_config_and_tokenizer,
+    save_config_and_tokenizer,
+)
 
 FORMAT = "onnx"
 WEIGHTS_FILE = "model.onnx"
@@ -633,7 +638,7 @@ def write_mixed(
     )
 
 
-class OnnxClassifier:
+class OnnxClassifier(TokenizedGraphClassifier):
     """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer."""
 
     def __init__(
@@ -668,23 +673,8 @@ class OnnxClassifier:
         self.max_length = max_length
         self.id2label = id2label
 
-    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Logits in input order, texts batched by length."""
-        from quant_sentiment.inference import length_sorted_batches
-
-        texts = list(texts)
-        out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
-        for idx in length_sorted_batches(texts, batch_size):
-            enc = self.tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
-            feed = {name: enc[name].astype(np.int64) for name in self.input_names}
-            out[idx] = self.session.run(["logits"], feed)[0]
-        return out
+    def _logits(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["logits"], feed)[0]
 
 
 def load(

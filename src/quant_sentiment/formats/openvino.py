@@ -33,7 +33,12 @@ import numpy as np
 from quant_sentiment.manifest import package_version
 
 from . import onnx as onnx_format
-from ._base import id2label_of, load_config_and_tokenizer, save_config_and_tokenizer
+from ._base import (
+    TokenizedGraphClassifier,
+    id2label_of,
+    load_config_and_tokenizer,
+    save_config_and_tokenizer,
+)
 
 FORMAT = "openvino"
 WEIGHTS_FILE = "model.xml"
@@ -215,7 +220,7 @@ def write_int4(
         )
 
 
-class OpenVINOClassifier:
+class OpenVINOClassifier(TokenizedGraphClassifier):
     """A compiled OpenVINO model (first output: logits) plus its tokenizer."""
 
     def __init__(
@@ -244,24 +249,8 @@ class OpenVINOClassifier:
         self.max_length = max_length
         self.id2label = id2label
 
-    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Logits in input order, texts batched by length."""
-        from quant_sentiment.inference import length_sorted_batches
-
-        texts = list(texts)
-        out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
-        for idx in length_sorted_batches(texts, batch_size):
-            enc = self.tokenizer(
-                [texts[i] for i in idx],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="np",
-            )
-            feed = {name: enc[name].astype(np.int64) for name in self.input_names}
-            result = self.request.infer(feed)
-            out[idx] = result[self.compiled.output(0)]
-        return out
+    def _logits(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        return self.request.infer(feed)[self.compiled.output(0)]
 
 
 def load(

@@ -19,6 +19,7 @@ import pandas as pd
 from quant_sentiment.formats import VariantUnavailable
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
+from quant_sentiment.training import limit_rows
 from quant_sentiment.variants import (
     StagedFolder,
     VariantHandle,
@@ -65,9 +66,7 @@ def calibration_sample(
         raise ValueError(f"{setting}.n_texts must be >= 1, got {n}")
     if train.empty:
         raise ValueError(f"{variant}: clean_train is empty, nothing to calibrate on")
-    sample = train.sample(
-        n=min(n, len(train)), random_state=int(options["calibration"]["seed"])
-    )
+    sample = limit_rows(train, n, int(options["calibration"]["seed"]))
     return sample["text"].astype(str).tolist()
 
 
