@@ -1,0 +1,42 @@
+"""The shared raw-text rules (service, predict command, preprocessing)."""
+
+import pytest
+
+from quant_sentiment.textcheck import TextProblem, check_text, text_problem
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        ("bagus \ud800 sekali", "lone surrogate U+D800 at character 6"),
+        ("a\x00b", "control character U+0000 at character 1"),
+        ("ok\x1b[31m", "control character U+001B at character 2"),
+        ("", "is empty"),
+        ("  \t\n ", "is empty"),
+        ("\u200b\u200d\u200f\ufeff", "is empty"),
+        ("\u202e", "is empty"),
+        (b"bytes", "is not a string (got bytes)"),
+        (None, "is not a string (got NoneType)"),
+        ("x" * 101, "has 101 characters; at most 100"),
+    ],
+)
+def test_problems_are_named(text, phrase):
+    assert phrase in text_problem(text, max_chars=100)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bagus sekali", "tab\tand\r\nnewlines", "emoji 😂 ok", "\u200bkata", "x" * 10],
+)
+def test_usable_texts_pass(text):
+    assert text_problem(text, max_chars=10 if len(text) == 10 else 100) is None
+
+
+def test_check_text_names_where():
+    with pytest.raises(TextProblem, match=r"^text 3 contains a lone surrogate"):
+        check_text("a\udfffb", "text 3")
+    assert check_text("fine", "text 0") == "fine"
+
+
+def test_no_cap_when_none():
+    assert text_problem("x" * 100_000, max_chars=None) is None
