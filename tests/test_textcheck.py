@@ -26,7 +26,14 @@ def test_problems_are_named(text, phrase):
 
 @pytest.mark.parametrize(
     "text",
-    ["bagus sekali", "tab\tand\r\nnewlines", "emoji 😂 ok", "\u200bkata", "x" * 10],
+    [
+        "bagus sekali",
+        "tab\tand\r\nnewlines",
+        "vt\x0bff\x0cnel\x85",
+        "emoji 😂 ok",
+        "\u200bkata",
+        "x" * 10,
+    ],
 )
 def test_usable_texts_pass(text):
     assert text_problem(text, max_chars=10 if len(text) == 10 else 100) is None

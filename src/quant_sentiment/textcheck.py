@@ -7,8 +7,9 @@ the same words:
 - it must be a ``str`` (not bytes, a number, ``None``);
 - no lone surrogate code points (``"\\ud800"``: valid in Python strings, not
   encodable as UTF-8, and they crash tokenisers);
-- no control characters other than tab, line feed and carriage return (NUL, ESC,
-  DEL, …);
+- no control characters other than whitespace ones (tab, line feed, carriage
+  return, vertical tab, form feed, NEL, the information separators): NUL, ESC, DEL,
+  … are refused;
 - at most ``max_chars`` characters (a cap, so one huge text cannot take the
   memory of a whole batch);
 - something visible: a text of only whitespace and invisible format characters
@@ -26,8 +27,6 @@ import unicodedata
 #: Default character cap, shared by the service (``ServiceLimits.max_chars``), the
 #: ``predict`` command (``--max-chars``) and preprocessing.
 MAX_CHARS = 10_000
-
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
 
 
 class TextProblem(ValueError):
@@ -66,7 +65,7 @@ def text_problem(text: object, max_chars: int | None = MAX_CHARS) -> str | None:
             return (
                 f"contains a lone surrogate {_code_point(char)} at character {position}"
             )
-        if category == "Cc" and char not in _ALLOWED_CONTROLS:
+        if category == "Cc" and not char.isspace():
             return (
                 f"contains the control character {_code_point(char)} "
                 f"at character {position}"
