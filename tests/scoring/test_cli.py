@@ -74,7 +74,7 @@ def test_csv_by_name_with_ids_and_quoted_fields(model_folder, tmp_path):
     )
     out = csv_rows(run(model_folder, path, "--column", "review", "--id-column", "id"))
     assert out["row_id"].tolist() == ["r1", "r2"]
-    assert out["line"].tolist() == [2, 4]  # a quoted newline spans lines 3-4
+    assert out["line"].tolist() == [2, 3]  # a record keeps the line it starts on
     check_probabilities(out)
 
 
