@@ -290,8 +290,10 @@ def _check_row(  # noqa: PLR0911 - one return per outcome of the checks
     """
     found: list[tuple] = [(None, None, *_BOM_FINDING)] if row.bom else []
     if row.problem is not None:
-        check = "undecodable" if "undecodable" in row.problem else "unclosed_quote"
-        return None, [*found, (row.text, None, check, row.problem, "dropped")]
+        if row.fields is not None:  # undecodable: its text is not what the file holds
+            return None, [*found, (None, None, "undecodable", row.problem, "dropped")]
+        finding = (row.text, None, "unclosed_quote", row.problem, "dropped")
+        return None, [*found, finding]
     if not row.text.strip():
         return None, [*found, (row.text, None, "blank_line", "blank line", "dropped")]
     carriage_returns = row.text.count("\r")
