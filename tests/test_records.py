@@ -179,3 +179,33 @@ def test_hate_speech_file_reads_as_latin1_crlf(shared_data):
         table = list(TableParser(",", True).rows(lines))
     assert table[0].fields[:3] == ["Tweet", "HS", "Abusive"]
     assert {len(r.fields) for r in table} == {13}
+
+
+# ------------------------------------------------------------------ layering
+def test_reader_and_normalisation_sit_below_the_pipelines():
+    """``records``, ``normalise`` and ``textprep`` (with its steps built) import no
+    pipeline module: they are the lower layer the pipelines and scoring share."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import quant_sentiment
+    from tests.conftest import base_normalisation
+
+    code = (
+        "import sys, quant_sentiment.records, quant_sentiment.normalise\n"
+        "from quant_sentiment.textprep import TextPrep\n"
+        f"TextPrep({base_normalisation()!r})('Enak  SEKALI')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('quant_sentiment.pipelines')))"
+    )
+    src = str(Path(quant_sentiment.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert out.stdout.strip() == "[]"
