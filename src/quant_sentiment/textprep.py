@@ -3,8 +3,9 @@
 Every model folder records the preprocessing normalisation it was trained with
 (``preprocessing.normalisation`` of ``conf/base/parameters_preprocessing.yml``) under
 the manifest key :data:`MANIFEST_KEY`, next to ``max_length`` and ``id2label``.
-:class:`TextPrep` applies exactly that to raw text, through the ``preprocessing``
-pipeline's own step functions (nothing is reimplemented here), so the CLI, the HTTP
+:class:`TextPrep` applies exactly that to raw text, through the step functions the
+``preprocessing`` pipeline uses (:mod:`quant_sentiment.normalise`, nothing is
+reimplemented here), so the CLI, the HTTP
 service and the batch ``predict`` pipeline see texts as ``clean_<split>`` holds them.
 """
 
@@ -47,7 +48,7 @@ class TextPrep:
     """
 
     def __init__(self, normalisation: dict[str, Any]) -> None:
-        from quant_sentiment.pipelines.preprocessing.nodes import normalisation_steps
+        from quant_sentiment.normalise import normalisation_steps
 
         self.settings = dict(normalisation)
         self._steps: list[Callable[[str], str]] = [

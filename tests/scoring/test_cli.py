@@ -74,7 +74,7 @@ def test_csv_by_name_with_ids_and_quoted_fields(model_folder, tmp_path):
     )
     out = csv_rows(run(model_folder, path, "--column", "review", "--id-column", "id"))
     assert out["row_id"].tolist() == ["r1", "r2"]
-    assert out["line"].tolist() == [2, 4]  # a quoted newline spans lines 3-4
+    assert out["line"].tolist() == [2, 3]  # a record keeps the line it starts on
     check_probabilities(out)
 
 
@@ -194,3 +194,120 @@ def test_quant_sentiment_dispatches_the_scoring_commands(monkeypatch, capsys):
         main()
     assert exit_info.value.code == 0
     assert "--max-pending" in capsys.readouterr().out
+
+
+# ------------------------------------------- hostile input (issue 26, cases 1 and 5)
+def test_quoted_newline_is_kept_and_scored_as_two_words(
+    model_folder, predictor, tmp_path
+):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b'text\r\n"pelayanannya ramah\r\ndan cepat"\r\nlambat\r\n')
+    out = csv_rows(run(model_folder, path, "--with-text"))
+    assert out["line"].tolist() == [2, 4]
+    assert out["text"][0].splitlines() == ["pelayanannya ramah", "dan cepat"]
+    assert predictor.prep(out["text"][0]) == "pelayanannya ramah dan cepat"
+    expected = predictor.predict_raw(["pelayanannya ramah dan cepat"])[0]
+    assert out[PROBS].iloc[0].tolist() == pytest.approx(
+        [expected["probabilities"][lab] for lab in LABELS], abs=1e-6
+    )
+
+
+def _ten_rows_one_broken_quote(tmp_path):
+    lines = [f"ulasan nomor {i}" for i in range(1, 11)]
+    lines[4] = '"ulasan nomor 5 tanpa tanda kutip penutup'
+    path = tmp_path / "ten.csv"
+    path.write_text("text\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def test_unclosed_quote_skips_one_row_not_the_rest(model_folder, tmp_path):
+    path = _ten_rows_one_broken_quote(tmp_path)
+    result = run(model_folder, path, "--on-invalid", "skip", "--with-text")
+    out = csv_rows(result)
+    assert len(out) == 9 and 6 not in out["line"].tolist()
+    assert "9 row(s) scored, 1 skipped" in result.stderr
+    assert f"{path}, line 6: unclosed quote" in result.stderr
+    stopped = run(model_folder, path)
+    assert stopped.exit_code == 1 and not isinstance(stopped.exception, Exception)
+    assert f"{path}, line 6: unclosed quote" in stopped.output
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "fragment"),
+    [
+        (b'{"text": "bagus \\ud800 sekali"}\n', "t.jsonl", "lone surrogate U+D800"),
+        (b"bagus \x1b sekali\n", "t.txt", "control character U+001B"),
+        ("\u200b\u200f\n".encode(), "t.txt", "only whitespace or invisible"),
+    ],
+)
+def test_unusable_text_is_skipped_or_stops_without_traceback(
+    model_folder, tmp_path, data, name, fragment
+):
+    path = tmp_path / name
+    path.write_bytes(data + (b'{"text": "bagus"}\n' if name.endswith("l") else b"ok\n"))
+    result = run(model_folder, path, "--on-invalid", "skip")
+    assert csv_rows(result)["line"].tolist() == [2]
+    assert f"{path}, line 1: text " in result.stderr and fragment in result.stderr
+    stopped = run(model_folder, path)
+    assert stopped.exit_code == 1 and not isinstance(stopped.exception, Exception)
+    assert f"{path}, line 1: text " in stopped.output and fragment in stopped.output
+
+
+def test_stdin_surrogate_is_skipped(model_folder):
+    result = run(
+        model_folder, "--format", "jsonl", "--on-invalid", "skip", "-",
+        stdin='{"text": "bagus \\ud800 sekali"}\n{"text": "bagus sekali"}\n',
+    )  # fmt: skip
+    assert csv_rows(result)["line"].tolist() == [2]
+    assert "-, line 1: text contains a lone surrogate U+D800" in result.stderr
+
+
+def test_max_chars(model_folder, tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("a" * 30 + "\nbagus\n")
+    result = run(model_folder, path, "--max-chars", "20", "--on-invalid", "skip")
+    assert csv_rows(result)["line"].tolist() == [2]
+    assert "line 1: text has 30 characters; at most 20" in result.stderr
+    assert csv_rows(run(model_folder, path))["line"].tolist() == [1, 2]  # default 10k
+
+
+def test_ten_megabyte_line_is_refused_while_read(model_folder, tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_bytes(b"bagus\n" + b"x" * 10_000_000 + b"\njelek\n")
+    result = run(model_folder, path, "--on-invalid", "skip")
+    assert csv_rows(result)["line"].tolist() == [1, 3]
+    assert "line 2: line of 10000000 bytes is longer than the line cap" in result.stderr
+
+
+def test_empty_csv_says_empty(model_folder, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    result = run(model_folder, path)
+    assert result.exit_code == 1
+    assert f"{path}: the input is empty" in result.output
+    assert "--no-header" not in result.output
+
+
+def test_header_only_csv_scores_nothing_and_fails(model_folder, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("id,text\n")
+    result = run(model_folder, path)
+    assert result.exit_code == 1
+    assert "nothing was scored: 0 row(s) scored, 0 skipped" in result.output
+
+
+def test_binary_file_is_refused_even_in_skip_mode(model_folder, tmp_path):
+    path = tmp_path / "blob.txt"
+    path.write_bytes(bytes(range(256)) * 400)
+    result = run(model_folder, path, "--on-invalid", "skip")
+    assert result.exit_code == 1
+    assert f"{path}: looks binary (a NUL byte at byte 0)" in result.output
+    assert "row(s) scored" not in result.output
+
+
+def test_all_rows_skipped_is_a_failure(model_folder, tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"\n   \n")
+    result = run(model_folder, path, "--on-invalid", "skip")
+    assert result.exit_code == 1
+    assert "nothing was scored: 0 row(s) scored, 2 skipped" in result.output

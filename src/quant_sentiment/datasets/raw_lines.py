@@ -11,31 +11,26 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from quant_sentiment.records import LineReader, split_lines
+
+__all__ = ["RawLinesDataset", "split_lines"]
+
 logger = logging.getLogger(__name__)
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """Split file contents at ``\n`` only, removing one ``\r`` before each ``\n``.
-
-    Unlike ``bytes.splitlines`` a lone ``\r`` does not end a line. A final line
-    without ``\n`` counts; an empty file has no lines.
-    """
-    lines = data.split(b"\n")
-    if lines[-1] == b"":  # the file ends with \n, or is empty
-        lines.pop()
-    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
 class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
     """Load a line-oriented file (e.g. SmSA's ``text<TAB>label`` TSV) as raw bytes.
 
-    Parsing and validation happen in the ``preprocessing`` pipeline, so that a broken
-    line gives an error naming the file, the line number and the problem instead of a
-    parser exception. The loaded frame has columns ``source`` (file path), ``line``
+    Parsing and validation happen in the ``preprocessing`` pipeline (through the
+    shared record reader, :mod:`quant_sentiment.records`), so that a broken line gives
+    an error naming the file, the line number and the problem instead of a parser
+    exception. The loaded frame has columns ``source`` (file path), ``line``
     (1-based line number) and ``raw`` (the line's bytes without the line ending), and
     ``attrs["source"]`` names the file even when it has no lines.
 
-    Lines end at ``\n`` only (one ``\r`` before it, a Windows line ending, is removed):
+    Lines are split by the record reader's :class:`~quant_sentiment.records.LineReader`
+    (the file is read in blocks). Lines end at ``\n`` only (one ``\r`` before it, a
+    Windows line ending, is removed):
     a stray ``\r`` or another Unicode line break inside a line stays in its bytes, so
     it never splits a row nor shifts the line numbers after it; ``validate_rows``
     reports and normalises it.
@@ -133,7 +128,8 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
         """Return one row per line: ``source``, ``line`` (1-based) and ``raw`` bytes."""
         if not self._filepath.is_file():
             self._fetch()
-        lines = split_lines(self._filepath.read_bytes())
+        with self._filepath.open("rb") as stream:
+            lines = [line.data for line in LineReader(stream)]
         frame = pd.DataFrame(
             {
                 "source": str(self._filepath),

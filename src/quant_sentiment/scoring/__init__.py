@@ -2,7 +2,8 @@
 
 - :mod:`.model`: ``--model`` (folder or catalog name) → :class:`~.model.Predictor`
   (any format, with the text normalisation recorded in its manifest).
-- :mod:`.inputs` / :mod:`.batch`: streamed input records and chunked scoring.
+- :mod:`.batch`: chunked scoring of the records that :mod:`quant_sentiment.records`
+  (the project's one record reader) streams from files and stdin.
 - :mod:`.cli`: ``quant-sentiment predict`` / ``quant-sentiment serve``.
 - :mod:`.service`: the FastAPI app; :mod:`.loadtest`: the load-test benchmark.
 """

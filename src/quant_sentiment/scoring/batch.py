@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .inputs import Record
+from quant_sentiment.records import Record
+
 from .model import Predictor
 
 ON_INVALID = ("fail", "skip")

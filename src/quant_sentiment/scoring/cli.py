@@ -13,8 +13,10 @@ from pathlib import Path
 
 import click
 
+from quant_sentiment.records import FORMATS, STDIN
+from quant_sentiment.textcheck import MAX_CHARS
+
 from .batch import ON_INVALID, OUTPUT_FORMATS
-from .inputs import FORMATS, STDIN
 from .limits import ServiceLimits
 
 LIMITS = ServiceLimits()
@@ -149,7 +151,16 @@ _threads_option = click.option(
     type=click.Choice(ON_INVALID),
     default="fail",
     show_default=True,
-    help="Stop at the first unreadable or empty row, or skip such rows and list them.",
+    help="Stop at the first unusable row (unreadable, unclosed quote, empty, "
+    "control characters, over --max-chars), or skip such rows and list them.",
+)
+@click.option(
+    "--max-chars",
+    type=click.IntRange(1),
+    default=MAX_CHARS,
+    show_default=True,
+    help="Characters per text; a longer text is an unusable row (a far longer line "
+    "is refused while it is read, never held in memory).",
 )
 @click.option("--with-text", is_flag=True, help="Copy the input text to the output.")
 @click.option(
@@ -179,6 +190,7 @@ def predict(  # noqa: PLR0913 - one argument per option
     output,
     output_format,
     on_invalid,
+    max_chars,
     with_text,
     chunk_size,
     batch_size,
@@ -188,12 +200,15 @@ def predict(  # noqa: PLR0913 - one argument per option
 
     Each output row has the input's file, line and row id, the label and the class
     probabilities. The text is normalised as the model was trained (its manifest).
+    Exit code 1 when the input is refused (missing, empty, binary, no such column),
+    when a row is unusable under --on-invalid fail, or when no row was scored.
     """
+    from quant_sentiment.records import InputError, InputSpec
+
     from .batch import InvalidRecord, PredictionWriter, score_records
-    from .inputs import InputError, InputSpec
 
     predictor = _load_predictor(model, env, threads)
-    spec = InputSpec(fmt, column, id_column, header, encoding)
+    spec = InputSpec(fmt, column, id_column, header, encoding, max_chars)
     sources = list(files) or [STDIN]
     try:
         with _output(output) as stream:
@@ -214,6 +229,8 @@ def predict(  # noqa: PLR0913 - one argument per option
             )
     except (InputError, InvalidRecord) as exc:
         raise click.ClickException(str(exc)) from exc
+    if summary.scored == 0:
+        raise click.ClickException(f"nothing was scored: {summary.describe()}")
     click.echo(summary.describe(), err=True)
 
 
@@ -221,7 +238,7 @@ def _records_with_progress(sources: list[str], spec):
     """Records of every source with a byte-based progress bar (on a terminal)."""
     from tqdm.auto import tqdm
 
-    from .inputs import read_records
+    from quant_sentiment.records import read_records
 
     sizes = [
         Path(s).stat().st_size for s in sources if s != STDIN and Path(s).is_file()
@@ -375,7 +392,8 @@ def loadtest(url, texts_file, fmt, column, header, clients, requests, max_second
 
     import pandas as pd
 
-    from .inputs import InputError, InputSpec, read_records
+    from quant_sentiment.records import InputError, InputSpec, read_records
+
     from .loadtest import check_loopback, machine_line, run_level, spawned_service
 
     try:

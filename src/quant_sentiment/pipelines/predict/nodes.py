@@ -2,7 +2,8 @@
 
 The files are the partitions of ``predict_inputs`` (a ``PartitionedDataset`` over a
 raw folder, each file read as raw lines); each is parsed by
-:mod:`quant_sentiment.scoring.inputs` as its suffix says (``.txt``, ``.tsv``,
+:mod:`quant_sentiment.records` (the record reader the CLI and preprocessing use)
+as its suffix says (``.txt``, ``.tsv``,
 ``.csv``, ``.jsonl``), normalised as the model's manifest records, and scored by
 the variant named in ``predict.variant``, exactly as ``quant-sentiment predict``
 does.
@@ -63,8 +64,8 @@ def score_partitions(
     Raises:
         ValueError: If there are no partitions (nothing to score).
     """
+    from quant_sentiment.records import InputSpec, read_records
     from quant_sentiment.scoring.batch import score_records
-    from quant_sentiment.scoring.inputs import InputSpec, read_records
     from quant_sentiment.scoring.model import Predictor
 
     if not partitions:

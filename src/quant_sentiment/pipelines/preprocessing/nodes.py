@@ -9,13 +9,15 @@ dropped silently. Rows kept but changed on the way in (byte-order mark removed, 
 
 from __future__ import annotations
 
-import csv
 import logging
-import re
-from functools import cache
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
+
+from quant_sentiment.normalise import normalisation_steps
+from quant_sentiment.records import Line, Row, TableParser, decode_lines
+from quant_sentiment.textcheck import text_problem
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +33,6 @@ DROPPED_COLUMNS = [
 ]
 #: Columns of the ``invalid_rows`` frame of ``validate_rows``.
 FINDING_COLUMNS = ["source", "line", "text", "label", "check", "reason", "action"]
-_NON_LETTERS = re.compile(r"[^\w\s]|[\d_]")
-_WHITESPACE = re.compile(r"\s+")
 _MAX_LISTED = 10
 _MAX_LINES = 5
 _SETTING = "preprocessing.validation"
@@ -64,17 +64,14 @@ _CHECK_TITLES = {
     "empty_text": "empty text",
     "unknown_label": "unknown label",
     "too_long": "text too long",
+    "unclosed_quote": "unclosed quote",
+    "invalid_text": "unusable text",
 }
 
 
 class DataValidationError(ValueError):
     """Raised when input rows break the expected format (``text<TAB>label`` by
     default; see ``preprocessing.validation``)."""
-
-
-def _describe_decode_error(raw: bytes, exc: UnicodeDecodeError) -> str:
-    bad = raw[exc.start : exc.end]
-    return f"undecodable bytes {bad!r} at byte {exc.start} ({exc.reason})"
 
 
 def _settings(validation: dict[str, Any]) -> dict[str, Any]:
@@ -150,9 +147,21 @@ def _check_hint(
             f"longer than {_SETTING}.max_chars ({settings['max_chars']} characters); "
             f"raise max_chars, or set {_SETTING}.on_too_long: truncate or drop"
         )
-    if check == "blank_line":
-        return "remove the blank line(s)"
-    return "nothing before the separator"
+    return _STATIC_HINTS.get(check, "nothing before the separator")
+
+
+_STATIC_HINTS = {
+    "blank_line": "remove the blank line(s)",
+    "unclosed_quote": (
+        'a field that opens with " must close with " (a quote inside it is written '
+        '""); the row is skipped and reading resumes on the next line; '
+        f"{_SETTING}.quoted: false reads quotes as plain text"
+    ),
+    "invalid_text": (
+        "lone surrogates, control characters and texts of only invisible characters "
+        "are refused (quant_sentiment.textcheck, as by predict and serve)"
+    ),
+}
 
 
 def _problem_summary(
@@ -182,12 +191,18 @@ def _file_of(raw: pd.DataFrame) -> str:
     return str(raw.attrs.get("source", "<unknown file>"))
 
 
-def _split_fields(decoded: str, settings: dict) -> list[str]:
-    """The fields of one line: CSV parsing (``csv``, ``"`` quotes) when ``quoted``,
-    so a quoted field may hold the separator; else a plain split (quotes are text)."""
-    if not settings["quoted"]:
-        return decoded.split(settings["separator"])
-    return next(csv.reader([decoded], delimiter=settings["separator"]), [])
+def _table_rows(raw: pd.DataFrame, settings: dict) -> Iterator[Row]:
+    """The rows of a raw-lines frame, split by the shared record reader
+    (:mod:`quant_sentiment.records`): with ``quoted``, CSV quoting with ``"`` (a
+    quoted field may hold the separator and line breaks; an unclosed quote costs its
+    row only); else a plain split at the separator (quotes are text)."""
+    lines = (
+        Line(number, bytes(data), b"\n", len(data))
+        for number, data in raw[["line", "raw"]].itertuples(index=False)
+    )
+    parser = TableParser(settings["separator"], settings["quoted"])
+    settings["parser"] = parser
+    return parser.rows(decode_lines(lines, settings["encoding"]))
 
 
 def _column_index(
@@ -222,29 +237,25 @@ def _column_index(
     return header.index(value)
 
 
-def _layout(raw: pd.DataFrame, settings: dict, source: str) -> tuple[dict, list]:
-    """Read the header line (``header: true``) and locate the text and label columns.
+def _layout(header_row: Row | None, settings: dict, source: str) -> tuple[dict, list]:
+    """Read the header row (``header: true``) and locate the text and label columns.
 
     Returns:
-        ``(layout, findings)``: ``columns`` (fields per line), ``text``, ``label``
-        (indices), ``names`` (a description of the columns for messages), ``skip``
-        (1 when line 1 is the header); findings are the header line's (a byte-order
-        mark removed).
+        ``(layout, findings)``: ``columns`` (fields per row), ``text``, ``label``
+        (indices), ``names`` (a description of the columns for messages); findings
+        are the header line's (a byte-order mark removed).
     """
     header, findings = None, []
-    if settings["header"]:
-        try:
-            decoded = raw["raw"].iloc[0].decode(settings["encoding"])
-        except UnicodeDecodeError as exc:
+    if header_row is not None:
+        if header_row.problem is not None:
             raise DataValidationError(
-                f"{source}, line 1 (header): "
-                f"{_describe_decode_error(raw['raw'].iloc[0], exc)}; set "
-                f"{_SETTING}.encoding to the file's encoding."
-            ) from exc
-        if decoded.startswith("\ufeff"):
-            decoded = decoded[1:]
-            findings.append((source, 1, None, None, *_BOM_FINDING))
-        header = [name.strip() for name in _split_fields(decoded, settings)]
+                f"{source}, line {header_row.line} (header): {header_row.problem}; "
+                f"set {_SETTING}.encoding to the file's encoding."
+            )
+        if header_row.bom:
+            findings.append((source, header_row.line, None, None, *_BOM_FINDING))
+        header = [name.strip() for name in header_row.fields]
+        settings["parser"].width = len(header)
     text = _column_index("text", header, settings, source)
     label = _column_index("label", header, settings, source)
     if text == label:
@@ -254,38 +265,41 @@ def _layout(raw: pd.DataFrame, settings: dict, source: str) -> tuple[dict, list]
     columns = len(header) if header else max(text, label) + 1
     roles = {text: "text", label: "label"}
     names = header or [roles.get(i, f"column {i}") for i in range(columns)]
-    layout = {"columns": columns, "text": text, "label": label, "names": names}
-    return {**layout, "skip": int(header is not None)}, findings
+    return {"columns": columns, "text": text, "label": label, "names": names}, findings
 
 
-def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
-    payload: bytes, line: int, label_map: dict[str, int], settings: dict
+def _text_finding(text: str) -> str | None:
+    """The shared raw-text check (:func:`quant_sentiment.textcheck.text_problem`:
+    lone surrogates, control characters, invisible-only text) without its
+    character cap (``max_chars`` / ``on_too_long`` apply here). Control characters
+    that are whitespace (vertical tab, form feed, U+0085, U+001C-U+001E) count as
+    whitespace, as the ``collapse_whitespace`` step treats them."""
+    spaced = "".join(" " if c.isspace() else c for c in text)
+    problem = text_problem(spaced, max_chars=None)
+    return None if problem is None else f"text {problem}"
+
+
+def _check_row(  # noqa: PLR0911 - one return per outcome of the checks
+    row: Row, label_map: dict[str, int], settings: dict
 ) -> tuple[tuple[str, str] | None, list[tuple]]:
-    """Check one raw line: ``((text, label) or None, findings)``.
+    """Check one row: ``((text, label) or None, findings)``.
 
     A finding is ``(text, label, check, reason, action)``; ``action`` is ``dropped``
     for a rejected row, else what was done to the kept row (``stripped``,
     ``normalised``, ``truncated``).
     """
-    found: list[tuple] = []
-    try:
-        decoded = payload.decode(settings["encoding"])
-    except UnicodeDecodeError as exc:
-        reason = _describe_decode_error(payload, exc)
-        return None, [(None, None, "undecodable", reason, "dropped")]
-    if line == 1 and decoded.startswith("\ufeff"):
-        decoded = decoded[1:]
-        found.append((None, None, *_BOM_FINDING))
-    if not decoded.strip():
-        return None, [*found, (decoded, None, "blank_line", "blank line", "dropped")]
-    carriage_returns = decoded.count("\r")
-    decoded = decoded.replace("\r", " ")
+    found: list[tuple] = [(None, None, *_BOM_FINDING)] if row.bom else []
+    if row.problem is not None:
+        if row.fields is not None:  # undecodable: its text is not what the file holds
+            return None, [*found, (None, None, "undecodable", row.problem, "dropped")]
+        finding = (row.text, None, "unclosed_quote", row.problem, "dropped")
+        return None, [*found, finding]
+    if not row.text.strip():
+        return None, [*found, (row.text, None, "blank_line", "blank line", "dropped")]
+    carriage_returns = row.text.count("\r")
+    fields = [field.replace("\r", " ") for field in row.fields]
     sep, layout = settings["separator"], settings["layout"]
-    try:
-        fields = _split_fields(decoded, settings)
-    except csv.Error as exc:
-        reason = f"not parseable as CSV ({exc})"
-        return None, [*found, (decoded, None, "column_count", reason, "dropped")]
+    decoded = row.text.replace("\r", " ")
     if len(fields) != layout["columns"]:
         reason = (
             f"expected {layout['columns']} columns ({', '.join(layout['names'])}) "
@@ -303,6 +317,9 @@ def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
     if label not in label_map:
         reason = f"unknown label {label!r} (expected one of {sorted(label_map)})"
         return None, [*found, (text, label, "unknown_label", reason, "dropped")]
+    problem = _text_finding(text)
+    if problem is not None:
+        return None, [*found, (text, label, "invalid_text", problem, "dropped")]
     if carriage_returns:
         found.append(
             (
@@ -314,18 +331,25 @@ def _check_line(  # noqa: PLR0911 - one return per outcome of the checks
                 "normalised",
             )
         )
+    return _cap_length(text, label, settings, found)
+
+
+def _cap_length(
+    text: str, label: str, settings: dict, found: list[tuple]
+) -> tuple[tuple[str, str] | None, list[tuple]]:
+    """Apply ``max_chars`` / ``on_too_long`` to a row that passed every check."""
     limit = int(settings["max_chars"])
-    if len(text) > limit:
-        reason = (
-            f"text of {len(text)} characters is longer than {_SETTING}.max_chars "
-            f"({limit})"
-        )
-        if settings["on_too_long"] == "truncate":
-            found.append((text, label, "too_long", reason, "truncated"))
-            text = text[:limit]
-        else:
-            return None, [*found, (text, label, "too_long", reason, "dropped")]
-    return (text, label), found
+    if len(text) <= limit:
+        return (text, label), found
+    reason = (
+        f"text of {len(text)} characters is longer than {_SETTING}.max_chars ({limit})"
+    )
+    if settings["on_too_long"] == "truncate":
+        return (text[:limit], label), [
+            *found,
+            (text, label, "too_long", reason, "truncated"),
+        ]
+    return None, [*found, (text, label, "too_long", reason, "dropped")]
 
 
 def validate_rows(
@@ -371,41 +395,44 @@ def validate_rows(
     """
     settings = _settings(validation)
     source = _file_of(raw)
-    raw, findings = _data_lines(raw, settings, source)
+    rows_in, findings = _data_rows(raw, settings, source)
     good = []
-    for src, line, payload in raw[["source", "line", "raw"]].itertuples(index=False):
-        row, found = _check_line(payload, line, label_map, settings)
-        findings += [(src, line, *f) for f in found]
-        if row is not None:
-            good.append((src, line, *row))
+    for row in rows_in:
+        kept, found = _check_row(row, label_map, settings)
+        findings += [(source, row.line, *f) for f in found]
+        if kept is not None:
+            good.append((source, row.line, *kept))
     rows = pd.DataFrame(good, columns=["source", "line", "text", "label"])
     invalid = pd.DataFrame(findings, columns=FINDING_COLUMNS)
     dropped = invalid[invalid["action"] == "dropped"]
-    _stop_on_errors(dropped, len(raw), label_map, settings, source)
-    _stop_on_drop_share(rows, dropped, len(raw), label_map, settings, source)
-    _log_findings(invalid, dropped, len(raw), source)
+    n_rows = len(rows_in)
+    _stop_on_errors(dropped, n_rows, label_map, settings, source)
+    _stop_on_drop_share(rows, dropped, n_rows, label_map, settings, source)
+    _log_findings(invalid, dropped, n_rows, source)
     return rows, invalid
 
 
-def _data_lines(
+def _data_rows(
     raw: pd.DataFrame, settings: dict[str, Any], source: str
-) -> tuple[pd.DataFrame, list]:
-    """The lines holding rows (after a header) and the findings of the layout check;
-    sets ``settings["layout"]``. Stops on an empty file or a header-only file."""
+) -> tuple[list[Row], list]:
+    """The rows after the header and the findings of the layout check; sets
+    ``settings["layout"]``. Stops on an empty file or a header-only file."""
     if raw.empty:
         raise DataValidationError(
             f"{source}: the file is empty (no lines); an empty split cannot be "
             f"trained or evaluated on. Put the data in that file, or point the "
             f"split's raw_<split> catalog entry at the right file."
         )
-    settings["layout"], findings = _layout(raw, settings, source)
-    raw = raw.iloc[settings["layout"]["skip"] :]
-    if raw.empty:
+    rows = _table_rows(raw, settings)
+    header = next(rows) if settings["header"] else None
+    settings["layout"], findings = _layout(header, settings, source)
+    data = list(rows)
+    if not data:
         raise DataValidationError(
             f"{source}: the file has a header line only (no rows); an empty split "
             f"cannot be trained or evaluated on."
         )
-    return raw, findings
+    return data, findings
 
 
 def _stop_on_errors(dropped, n_rows, label_map, settings, source) -> None:
@@ -466,45 +493,6 @@ def _log_findings(invalid, dropped, n_rows, source) -> None:
             "" if len(group) == 1 else "s",
             group["action"].iloc[0],
         )
-
-
-@cache
-def _stopword_remover(keep: tuple[str, ...]):
-    """Filter Sastrawi's stop-word list out of a text, keeping the words in ``keep``.
-
-    Sastrawi's own ``StopWordRemover.remove`` deletes from the list it iterates over
-    and so keeps every second of two adjacent stop words ("yang dan" -> "dan"); the
-    list is Sastrawi's, the filtering is done here.
-    """
-    from Sastrawi.StopWordRemover.StopWordRemoverFactory import StopWordRemoverFactory
-
-    stop = frozenset(StopWordRemoverFactory().get_stop_words()) - frozenset(keep)
-    return lambda text: " ".join(w for w in text.split() if w not in stop)
-
-
-@cache
-def _stemmer():
-    from Sastrawi.Stemmer.StemmerFactory import StemmerFactory
-
-    return StemmerFactory().create_stemmer()
-
-
-def normalisation_steps(normalisation: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The enabled steps of ``preprocessing.normalisation``, in order (every switch is
-    read from the parameters; ``stopwords_keep`` only when stop words are removed)."""
-    steps = []
-    if normalisation["lowercase"]:
-        steps.append(("lowercase", str.lower))
-    if normalisation["strip_non_letters"]:
-        steps.append(("strip_non_letters", lambda t: _NON_LETTERS.sub(" ", t)))
-    if normalisation["collapse_whitespace"]:
-        steps.append(("collapse_whitespace", lambda t: _WHITESPACE.sub(" ", t).strip()))
-    if normalisation["remove_stopwords"]:
-        remover = _stopword_remover(tuple(normalisation["stopwords_keep"]))
-        steps.append(("remove_stopwords", remover))
-    if normalisation["stem"]:
-        steps.append(("stem", _stemmer().stem))
-    return steps
 
 
 def normalise_texts(
