@@ -85,7 +85,8 @@ def check_source(
         f"({handle.path}) was made from FP32 version {version}, the FP32 model "
         f"evaluated is version {ref_version} ({reference['path']}). Rerun its "
         f"producer ({handle.manifest.get('producer')}), pin the FP32 version it was "
-        f"made from (--load-versions finetuned_model:{version}), or set {SETTING}: "
+        f"made from (--load-versions finetuned_model:{version},"
+        f"finetune_test_predictions:{version}), or set {SETTING}: "
         f"true to evaluate the mix"
     )
     if not bool(sources["allow_mixed"]):
