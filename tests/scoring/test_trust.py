@@ -105,9 +105,7 @@ def test_tfidf_folder_is_skops_only_and_scores(tfidf_folder, sample_splits):
     texts = sample_splits["test"]["text"].tolist()[:20]
     logits = load_classifier(tfidf_folder).predict_logits(texts)
     fitted = skops.io.load(tfidf_folder / "model.skops", trusted=[])
-    np.testing.assert_allclose(
-        np.exp(logits), fitted.predict_proba(texts), atol=1e-5
-    )
+    np.testing.assert_allclose(np.exp(logits), fitted.predict_proba(texts), atol=1e-5)
     result = _predict(tfidf_folder)
     assert result.exit_code == 0, result.output
 
