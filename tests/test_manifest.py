@@ -198,3 +198,12 @@ def test_each_ptq_writer_records_and_verifies_its_files(fp32_bundle, variant):
     model = {"label_map": {"a": 0, "b": 1, "c": 2}, "max_length": 32, "threads": 1}
     staged = quantize_variant(fp32_bundle, params, model, variant)
     _check_written_and_verified(staged.folder)
+
+
+def test_integrity_benchmark_times_a_synthetic_folder(tmp_path):
+    from quant_sentiment.bench.integrity import synthetic_folder, time_verification
+
+    folder = synthetic_folder(tmp_path, megabytes=2)
+    assert 1.9e6 < sum(r["size"] for r in _expected_record(folder).values()) < 2.1e6
+    times = time_verification(folder, repeats=2)
+    assert len(times) == 2 and all(t > 0 for t in times)
