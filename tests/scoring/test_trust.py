@@ -205,3 +205,18 @@ def test_catalog_folder_outside_data_is_refused(kedro_project, tfidf_folder, tmp
     )
     with pytest.raises(ModelNotFound, match="outside"):
         resolve_model("evil_model", project=kedro_project)
+
+
+def test_hf_folder_with_pickled_weights_is_not_unpickled(model_folder, tmp_path):
+    """A foreign folder whose record matches a pickled ``pytorch_model.bin``: the
+    ``hf`` loader reads safetensors only."""
+    from quant_sentiment.formats import load_classifier
+
+    marker = tmp_path / "marker"
+    folder = Path(shutil.copytree(model_folder, tmp_path / "fp32"))
+    (folder / "model.safetensors").unlink()
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_RunsOnUnpickle(marker)))
+    write_manifest(folder, {**_manifest(folder), "weights_file": "pytorch_model.bin"})
+    with pytest.raises(OSError, match="model.safetensors"):
+        load_classifier(folder)
+    assert not marker.exists()
