@@ -8,6 +8,7 @@ normalised as the model's manifest records (:mod:`quant_sentiment.textprep`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,11 @@ def _check_catalog_name(name: str) -> None:
 
 
 def _inside_data(folder: Path, name: str, project: Path) -> Path:
-    """``folder`` if it lies inside the project's ``data/`` directory."""
-    data = (project / "data").resolve()
-    if not Path(folder).resolve().is_relative_to(data):
+    """``folder`` if its path lies inside the project's ``data/`` directory (compared
+    after collapsing ``..``, not through links: ``data/06_models`` may be a link to
+    other storage)."""
+    data = Path(os.path.normpath((project / "data").absolute()))
+    if not Path(os.path.normpath(Path(folder).absolute())).is_relative_to(data):
         raise ModelNotFound(
             f"Catalog dataset {name!r} resolves to '{folder}', outside '{data}'; "
             "pass a folder outside data/ as a path"
