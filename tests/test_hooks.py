@@ -10,6 +10,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
 
 from quant_sentiment.hooks import (
+    AtomicSavesHook,
     BenchmarkReferencesHook,
     MainProcessOutputsHook,
     ThreadsHook,
@@ -32,6 +33,7 @@ def test_hooks_are_registered():
         MainProcessOutputsHook,
         BenchmarkReferencesHook,
         TrackingHook,
+        AtomicSavesHook,
     }
     # The project's TrackingHook replaces kedro-mlflow's own instance.
     assert "kedro-mlflow" in DISABLE_HOOKS_FOR_PLUGINS

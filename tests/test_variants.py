@@ -64,7 +64,7 @@ def test_every_model_folder_written_is_evaluated_and_the_reverse(registered, cat
     )
     evaluate = registered["evaluate"]
     evaluated = {
-        node.inputs[0] for node in evaluate.nodes if node.name.endswith(".summarise")
+        node.inputs[0] for node in evaluate.nodes if node.name.endswith(".check_source")
     }
     assert written == evaluated
     assert {n.namespace for n in evaluate.nodes if n.name.endswith(".summarise")} == {

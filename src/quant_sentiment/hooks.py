@@ -92,3 +92,28 @@ class BenchmarkReferencesHook:
         from quant_sentiment.benchmark import close_references
 
         close_references()
+
+
+class AtomicSavesHook:
+    """Before a run, remove what killed writers left behind.
+
+    Model folders (and mirrored raw files) are written to a staging path and renamed
+    into place (:mod:`quant_sentiment.atomic`); a writer killed mid-save leaves its
+    staging path, which no load reads. Every dataset of the pipeline that can
+    (``clean_leftovers()``) removes those of writers that are no longer alive; each
+    removal is logged.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog):
+        """Clean the leftovers of the pipeline's datasets."""
+        for name in sorted(pipeline.datasets()):
+            if name.startswith("params:") or name == "parameters":
+                continue
+            try:
+                dataset = catalog.get(name)
+            except Exception:  # noqa: BLE001 - a broken entry fails later, by name
+                continue
+            clean = getattr(dataset, "clean_leftovers", None)
+            if callable(clean):
+                clean()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -157,3 +158,19 @@ def verified_manifest(folder: str | Path) -> dict[str, Any]:
             )
     check_files(folder, manifest, exclude=MANIFEST_FILE)
     return manifest
+
+
+#: Kedro's version folder names (``2026-12-03T07.33.29.123Z``).
+_KEDRO_VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}\.\d{2}\.\d{2}\.\d{3}Z$")
+
+
+def folder_version(path: str | Path | None, manifest: dict[str, Any]) -> str | None:
+    """Which save of a model folder this is: its Kedro version
+    (``<filepath>/<version>/<name>``), else the manifest's ``created_at``, else ``None``.
+
+    Variants record their FP32 model's (``source_version``), so ``evaluate`` can tell
+    variants made from different FP32 models apart.
+    """
+    if path is not None and _KEDRO_VERSION_RE.match(Path(path).parent.name):
+        return Path(path).parent.name
+    return manifest.get("created_at")

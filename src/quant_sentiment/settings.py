@@ -6,6 +6,7 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
 from quant_sentiment.hooks import (
+    AtomicSavesHook,
     BenchmarkReferencesHook,
     MainProcessOutputsHook,
     ThreadsHook,
@@ -30,6 +31,7 @@ HOOKS = (
     MainProcessOutputsHook(),
     BenchmarkReferencesHook(),
     TrackingHook(),
+    AtomicSavesHook(),  # leftovers of killed writers removed before a run
 )
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 

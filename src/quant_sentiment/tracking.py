@@ -175,6 +175,45 @@ def log_artifact(client, run_id: str, name: str, data: Any) -> str | None:
     return path
 
 
+#: Tags recording which process owns a run, so a later start can tell it was killed.
+PID_TAG, HOST_TAG = "quant_sentiment.pid", "quant_sentiment.host"
+
+
+def fail_orphaned_runs(
+    client, experiment_ids: list[str], keep: str | None
+) -> list[str]:
+    """Mark FAILED the runs still RUNNING whose process (``PID_TAG`` on this host,
+    ``HOST_TAG``) is gone: a ``kedro run`` killed before it could end its run.
+
+    Runs of other hosts, of live processes and without the tags are left alone.
+    Returns the ids of the runs marked.
+    """
+    import socket
+
+    from quant_sentiment.atomic import pid_alive
+
+    host = socket.gethostname()
+    marked = []
+    runs = client.search_runs(experiment_ids, "attributes.status = 'RUNNING'")
+    for run in runs:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if run.info.run_id == keep or tags.get(HOST_TAG) != host:
+            continue
+        if not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, "FAILED")
+        marked.append(run.info.run_id)
+        logger.warning(
+            "MLflow run %s (%s) was left RUNNING by process %s, which is gone "
+            "(killed): marked FAILED",
+            run.info.run_id,
+            run.info.run_name,
+            pid,
+        )
+    return marked
+
+
 class TrackingHook(MlflowHook):
     """kedro-mlflow's hook with the project's switch, run name and log list."""
 
@@ -235,6 +274,12 @@ class TrackingHook(MlflowHook):
             client.set_tag(self.run_id, "env", self._env)
             for key, value in self._settings["tags"].items():
                 client.set_tag(self.run_id, key, value)
+            import socket
+
+            client.set_tag(self.run_id, PID_TAG, str(os.getpid()))
+            client.set_tag(self.run_id, HOST_TAG, socket.gethostname())
+            run = client.get_run(self.run_id)
+            fail_orphaned_runs(client, [run.info.experiment_id], keep=self.run_id)
 
     @hook_impl
     def after_pipeline_run(self, run_params, pipeline, catalog) -> None:

@@ -332,12 +332,14 @@ def build_trainer(model, spec: TrainerSpec, callbacks=(), **trainer_kwargs):
 
 
 def last_checkpoint(output_dir: str | Path, resume: bool) -> str | None:
-    """The newest ``checkpoint-*`` under ``output_dir`` when ``resume`` (else ``None``)."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete ``checkpoint-*`` under ``output_dir`` when ``resume`` (else
+    ``None``); incomplete ones (a killed save) are skipped with a warning and removed
+    (:mod:`quant_sentiment.checkpoints`)."""
+    from quant_sentiment.checkpoints import newest_complete_checkpoint
 
     if not resume or not Path(output_dir).is_dir():
         return None
-    found = get_last_checkpoint(str(output_dir))
+    found = newest_complete_checkpoint(output_dir)
     if found:
         logger.info("Resuming from checkpoint %s", found)
     return found

@@ -32,7 +32,12 @@ from quant_sentiment.formats import (
     quanto,
     torchao,
 )
-from quant_sentiment.manifest import MANIFEST_FILE, read_manifest, write_manifest
+from quant_sentiment.manifest import (
+    MANIFEST_FILE,
+    folder_version,
+    read_manifest,
+    write_manifest,
+)
 from quant_sentiment.textprep import MANIFEST_KEY
 
 #: ``(fp32 model, tokenizer, folder, options) -> manifest fields``; a writer of a
@@ -131,14 +136,18 @@ def base_manifest(
     parameters: dict[str, Any],
 ) -> dict[str, Any]:
     """The manifest fields every variant folder has, built or skipped: names, the
-    FP32 source and size, ``max_length``, ``id2label``, the producer's parameters and
-    the FP32 model's text normalisation (so every way of predicting normalises raw
-    text as the model was trained; an FP32 folder from before it was recorded has
-    none, and predicting names the gap)."""
+    FP32 source, its version (``source_version``) and size, ``max_length``,
+    ``id2label``, the producer's parameters and the FP32 model's text normalisation
+    (so every way of predicting normalises raw text as the model was trained; an FP32
+    folder from before it was recorded has none, and predicting names the gap)."""
     base = {
         "variant": variant,
         "producer": producer,
         "source_model": bundle.metadata.get("model_source"),
+        # Which FP32 save this variant was made from (evaluate refuses a mix).
+        "source_version": folder_version(
+            getattr(bundle, "path", None), bundle.metadata
+        ),
         "fp32_size_bytes": bundle.metadata.get("size_bytes"),
         "max_length": model["max_length"],
         "id2label": {str(k): v for k, v in bundle.model.config.id2label.items()},

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.io import AbstractVersionedDataset, DatasetError, Version
+
+from quant_sentiment.atomic import atomic_folder, clean_leftovers
 
 
 class FolderDataset(AbstractVersionedDataset):
@@ -51,14 +52,18 @@ class FolderDataset(AbstractVersionedDataset):
         return path
 
     def _write_folder(self, write: Callable[[Path], None]) -> None:
-        """Let ``write`` fill a temporary folder, then move it into place."""
-        path = Path(str(self._get_save_path()))
-        tmp = path.with_name(path.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        write(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
+        """Let ``write`` fill a staging folder, then move it into place in one rename.
+
+        The staging folder (``<name>.partial-<pid>-<id>``, :mod:`quant_sentiment.atomic`)
+        is never read: a writer killed mid-save leaves no readable version, and the
+        next run removes the leftover (``AtomicSavesHook``).
+        """
+        atomic_folder(Path(str(self._get_save_path())), write)
         self._cached_load_version = None  # the next load sees the version just saved
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove staging folders of this dataset's writers that were killed."""
+        base = Path(str(self._filepath))
+        if self._version is not None:  # <base>/<version>/<name>.partial-…
+            return clean_leftovers(base, depth=2)
+        return clean_leftovers(base.parent, depth=1)  # <parent>/<name>.partial-…

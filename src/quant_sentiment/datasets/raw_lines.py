@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from quant_sentiment.atomic import clean_leftovers, copy_file_atomic, write_bytes_atomic
 from quant_sentiment.records import LineReader, split_lines
 
 __all__ = ["RawLinesDataset", "split_lines"]
@@ -81,13 +81,16 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
     def _exists(self) -> bool:
         return self._filepath.is_file()
 
+    def clean_leftovers(self) -> list[Path]:
+        """Remove half-fetched copies (``<name>.partial-…``) of killed runs."""
+        return clean_leftovers(self._filepath.parent, depth=1)
+
     def _fetch(self) -> None:
         """Copy the file from a mirror folder or download it; raise if impossible."""
         for mirror in self._mirror_dirs:
             candidate = mirror / self._filepath.name
             if candidate.is_file():
-                self._filepath.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(candidate, self._filepath)
+                copy_file_atomic(candidate, self._filepath)  # never half-copied
                 logger.info("Copied %s from local mirror %s", self._filepath, candidate)
                 return
         problem = "no source_url is configured"
@@ -100,8 +103,7 @@ class RawLinesDataset(AbstractDataset[None, pd.DataFrame]):
             except OSError as exc:  # URLError, timeouts, DNS failures
                 problem = f"downloading {self._source_url} failed ({exc})"
             else:
-                self._filepath.parent.mkdir(parents=True, exist_ok=True)
-                self._filepath.write_bytes(payload)
+                write_bytes_atomic(self._filepath, payload)
                 logger.info("Downloaded %s from %s", self._filepath, self._source_url)
                 return
         if not self._source_url and not self._mirror_dirs:

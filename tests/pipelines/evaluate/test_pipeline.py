@@ -44,7 +44,7 @@ def project_catalog(tmp_path, monkeypatch):
     catalog["params:preprocessing.normalisation"] = params["preprocessing"][
         "normalisation"
     ]
-    for key in ("bootstrap", "benchmark", "predict"):
+    for key in ("bootstrap", "benchmark", "predict", "sources"):
         catalog[f"params:evaluate.{key}"] = evaluate[key]
     return catalog
 

@@ -36,6 +36,7 @@ from .report import (
     recovery_markdown,
     summarise_variant,
 )
+from .sources import check_source, reference_source
 from .speed import benchmark_variant
 
 NAMESPACE = "evaluate"
@@ -83,8 +84,28 @@ def _paired(variant: Variant) -> list[Node]:
     ]
 
 
+def _source(variant: Variant) -> Node:
+    """The first node: the folder (free input ``source_model``) becomes ``model`` only
+    if it was made from the FP32 version evaluated (free input ``reference_source``;
+    the reference's own node records that version); see ``sources.py``."""
+    if variant.name == REFERENCE:
+        return Node(
+            _bind(reference_source, variant=variant.name),
+            inputs="source_model",
+            outputs=["model", "source"],
+            name="check_source",
+        )
+    return Node(
+        _bind(check_source, variant=variant.name),
+        inputs=["source_model", "reference_source", "params:evaluate.sources"],
+        outputs=["model", "source"],
+        name="check_source",
+    )
+
+
 def variant_template(variant: Variant) -> Pipeline:
-    """Per-variant nodes; free inputs ``model``, ``reference_predictions``,
+    """Per-variant nodes; free inputs ``source_model`` (the folder, checked into
+    ``model`` by :func:`_source`), ``reference_source``, ``reference_predictions``,
     ``clean_test`` (and ``test_predictions`` when the producer made them; and
     ``reference_benchmark``, the reference's own benchmark result, whose folder the
     variant is timed against, for every variant but the reference)."""
@@ -92,6 +113,7 @@ def variant_template(variant: Variant) -> Pipeline:
     both = ["model", "test_predictions"]
     return Pipeline(
         [
+            _source(variant),
             *_predict(variant),
             Node(
                 _bind(quality_metrics, variant=name),
@@ -157,12 +179,13 @@ def _per_variant(
     """``variant_template`` under ``evaluate.<name>``; with ``paired`` (the variant of
     ``compare_with``, when it is evaluated too) also the paired comparison."""
     inputs = {
-        "model": variant.dataset,
+        "source_model": variant.dataset,
         "clean_test": "clean_test",
         "reference_predictions": reference.predictions,
     }
     if variant.name != reference.name:
         inputs["reference_benchmark"] = f"{NAMESPACE}.{reference.name}.benchmark"
+        inputs["reference_source"] = f"{NAMESPACE}.{reference.name}.source"
     outputs = {}
     if variant.predictions:
         inputs["test_predictions"] = variant.predictions

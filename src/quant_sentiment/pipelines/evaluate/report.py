@@ -13,6 +13,7 @@ from quant_sentiment.benchmark import CPU_FLAGS, describe_idle
 from quant_sentiment.significance import pareto_front
 
 from .quality import skip_reason
+from .sources import fp32_version
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def summarise_variant(
         "library": manifest.get("library"),
         "bits": manifest.get("bits"),
         "path": str(handle.path),
+        "fp32_version": fp32_version(handle, variant),  # differs only in a mix
     }
     reason = skip_reason(handle)
     if reason:
