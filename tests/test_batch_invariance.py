@@ -231,3 +231,24 @@ def test_the_outlier_model_exposes_batched_dynamic_int8(variant_folders, texts):
 def test_mode_is_checked():
     with pytest.raises(ValueError, match="mode must be"):
         onnx.OnnxClassifier(b"", None, {}, 8, mode="sometimes")
+
+
+@pytest.mark.parametrize("variant", ["int8_ort", "ov_int8"])
+def test_evaluate_scores_as_predict_and_serve_answer(variant, variant_folders, texts):
+    """``evaluate`` predicts the test split in batches of 64; ``predict`` and
+    ``serve`` answer one request (here: one text) at a time. Same probabilities."""
+    import pandas as pd
+
+    from quant_sentiment.pipelines.evaluate.quality import predict_test_split
+    from quant_sentiment.scoring.model import Predictor
+    from quant_sentiment.variants import VariantHandle
+
+    folder = variant_folders[variant]
+    handle = VariantHandle(folder, read_manifest(folder))
+    test = pd.DataFrame({"text": texts, "label": "neutral", "label_id": 1})
+    scored = predict_test_split(handle, test, MODEL, {"batch_size": 64})
+    predictor = Predictor(folder)
+    served = np.concatenate([predictor.probabilities([t]) for t in texts])
+    columns = [f"prob_{label}" for label in predictor.labels]
+    np.testing.assert_allclose(scored[columns].to_numpy(), served, atol=2e-6)
+    assert (scored["pred_id"].to_numpy() == served.argmax(1)).all()
