@@ -113,6 +113,8 @@ def _build(bundle, variant: str, train, folder):
     options = {**PTQ["variants"][variant], "on_cpu": True}
     if variant == "bf16":
         options["torch_compile"] = False
+    if "calibration" in options:  # ov_int8: a smaller sample, same seed
+        options["calibration"] = {**options["calibration"], "n_texts": 60}
     params = {**PTQ, "variants": {**PTQ["variants"], variant: options}}
     staged = quantize_variant(bundle, params, MODEL, variant, calibration=train)
     staged.save(folder)
