@@ -60,7 +60,9 @@ def main(model_dir: str, test_csv: str) -> None:
 
     torch.set_num_threads(2)
     texts = pd.read_csv(test_csv)["text"].tolist()
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_dir, use_safetensors=True
+    ).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     fp32_logits = predict_logits(
         model, tokenizer, texts, max_length=MAX_LENGTH, show_progress=False

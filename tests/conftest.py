@@ -85,6 +85,9 @@ def tiny_model_dir(tiny_bundle, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny_model")
     tiny_bundle.model.save_pretrained(path)
     tiny_bundle.tokenizer.save_pretrained(path)
+    from quant_sentiment.manifest import write_manifest  # records the files' hashes
+
+    write_manifest(path, {"format": "hf", "status": "ok"})
     return path
 
 
@@ -192,9 +195,10 @@ class CopyWithManifest:
 
     def save(self, folder: Path) -> None:
         """Copy the source folder (if any) and write the manifest."""
-        import json
         import shutil
 
         if self.source is not None:
             shutil.copytree(self.source, folder, dirs_exist_ok=True)
-        (folder / "manifest.json").write_text(json.dumps(self.manifest))
+        from quant_sentiment.manifest import write_manifest  # with the files' hashes
+
+        write_manifest(folder, self.manifest)

@@ -304,7 +304,7 @@ def test_driver_times_the_reference_alone_with_speedup_one(monkeypatch):
 
 
 def _broken_folder(tmp_path):
-    """A folder that says sklearn but has no model.joblib: its child fails loading."""
+    """A folder that says sklearn but has no model.skops: its child fails loading."""
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "manifest.json").write_text(

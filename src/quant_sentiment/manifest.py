@@ -4,7 +4,9 @@ A manifest records what a folder is (``format``, ``variant``, ``status``), how i
 made (method, library and version, bits, group size, quantized modules, parameters),
 the model-level settings it needs to be used (``max_length``, ``id2label``) and its
 size on disk (``size_bytes``, the whole folder, manifest included). Loaders read the
-format from it; ``evaluate`` reads size and description from it.
+format from it; ``evaluate`` reads size and description from it. It also records the
+SHA-256 and size of every other file (``files``), and :func:`verified_manifest`
+checks them before any loader reads the folder (:mod:`quant_sentiment.integrity`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from quant_sentiment.integrity import (
+    FILES_KEY,
+    ModelIntegrityError,
+    check_files,
+    file_records,
+    inside,
+    named_paths,
+)
 
 MANIFEST_FILE = "manifest.json"
 #: A size that does not settle after this many rewrites is a bug.
@@ -60,7 +71,8 @@ def size_columns(manifest: dict[str, Any]) -> dict[str, float | None]:
 
 
 def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write ``manifest.json`` with ``size_bytes`` = the whole folder, manifest included.
+    """Write ``manifest.json`` with ``size_bytes`` = the whole folder, manifest included,
+    and ``files``: the SHA-256 and size of every other file in the folder.
 
     The manifest's own length depends on the number it contains, so it is rewritten
     until the recorded size equals the folder size (two or three passes).
@@ -70,6 +82,7 @@ def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> dict[str, An
     """
     folder = Path(folder)
     manifest = {"created_at": now_utc(), **manifest}
+    manifest[FILES_KEY] = file_records(folder, exclude=MANIFEST_FILE)
     path = folder / MANIFEST_FILE
     manifest["size_bytes"] = folder_size(folder)
     for _ in range(_MAX_SIZE_PASSES):
@@ -97,3 +110,50 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if (folder / "config.json").is_file():
         return {"format": "hf", "status": "ok"}
     raise FileNotFoundError(f"'{folder}' has neither {MANIFEST_FILE} nor config.json")
+
+
+def rebuild_hint(manifest: dict[str, Any]) -> str:
+    """How to get a folder this project trusts: rerun its producer."""
+    producer = manifest.get("producer")
+    if producer:
+        return f"rebuild it with `kedro run --pipelines={producer}`"
+    return (
+        "rebuild it with the pipeline that produced it; for a folder you made "
+        "yourself and trust, record its files with "
+        "`quant_sentiment.manifest.write_manifest(<folder>, {...})`"
+    )
+
+
+def verified_manifest(folder: str | Path) -> dict[str, Any]:
+    """The folder's manifest, once every file it lists matches its SHA-256 and size.
+
+    Call before reading anything else in the folder (``formats.load_classifier``
+    does).
+
+    Raises:
+        ModelIntegrityError: Naming the file: missing, changed, an unlisted file that
+            could run code, a path (``weights_file`` …) outside the folder or not in
+            the record; or a folder without a manifest or without a file record
+            (written before files were recorded), with the command that rebuilds it.
+    """
+    folder = Path(folder)
+    if not (folder / MANIFEST_FILE).is_file():
+        raise ModelIntegrityError(
+            f"'{folder}' has no {MANIFEST_FILE}, so nothing proves its files; "
+            + rebuild_hint({})
+        )
+    manifest = read_manifest(folder)
+    if not isinstance(manifest.get(FILES_KEY), dict):
+        raise ModelIntegrityError(
+            f"'{folder}': its {MANIFEST_FILE} records no file hashes (written before "
+            "they were recorded); " + rebuild_hint(manifest)
+        )
+    for name in named_paths(manifest):
+        inside(folder, name)
+        if name not in manifest[FILES_KEY]:
+            raise ModelIntegrityError(
+                f"'{folder}': the manifest names {name!r}, which its file record "
+                "does not list"
+            )
+    check_files(folder, manifest, exclude=MANIFEST_FILE)
+    return manifest

@@ -183,6 +183,8 @@ def load_model_source(
             id2label=id2label,
             label2id=label2id,
             ignore_mismatched_sizes=True,
+            # a local folder loads safetensors only (no pickled weights)
+            **({"use_safetensors": True} if kind == "local folder" else {}),
         )
     except OSError as exc:
         raise OSError(

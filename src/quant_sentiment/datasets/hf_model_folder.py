@@ -9,7 +9,7 @@ from kedro.io import Version
 
 from quant_sentiment.datasets._folder import FolderDataset
 from quant_sentiment.formats import hf
-from quant_sentiment.manifest import read_manifest, write_manifest
+from quant_sentiment.manifest import verified_manifest, write_manifest
 from quant_sentiment.modeling import ModelBundle
 
 
@@ -59,19 +59,23 @@ class HFModelFolderDataset(FolderDataset):
         return {**super()._describe(), "load_args": self._load_args}
 
     def load(self) -> ModelBundle:
-        """Load the model, tokenizer and manifest from the (newest) folder."""
+        """Load the model, tokenizer and manifest from the (newest) folder, once its
+        files match the manifest's record (``manifest.verified_manifest``)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         path = self._load_folder()
+        metadata = verified_manifest(path)  # before from_pretrained reads a file
         load_args = dict(self._load_args)
         if isinstance(load_args.get("dtype"), str):
             import torch
 
             load_args["dtype"] = getattr(torch, load_args["dtype"])
-        model = AutoModelForSequenceClassification.from_pretrained(path, **load_args)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, use_safetensors=True, **load_args
+        )
         tokenizer = AutoTokenizer.from_pretrained(path)
         return ModelBundle(
-            model=model, tokenizer=tokenizer, metadata=read_manifest(path), path=path
+            model=model, tokenizer=tokenizer, metadata=metadata, path=path
         )
 
     def save(self, data: ModelBundle) -> None:

@@ -7,7 +7,7 @@ format     module                              files
 ``onnx``   :mod:`.onnx`                        ``model.onnx`` + tokenizer
 ``torchao`` :mod:`.torchao`                    ``torchao_state_dict.pt`` + tokenizer
 ``bnb``    :mod:`.bnb`                         bitsandbytes ``save_pretrained`` folder
-``sklearn`` :mod:`.sklearn`                    ``model.joblib``
+``sklearn`` :mod:`.sklearn`                    ``model.skops`` (no pickle)
 ``quanto`` :mod:`.quanto`                      ``quanto_model.safetensors`` + map
 ``openvino`` :mod:`.openvino`                  ``model.xml`` / ``model.bin`` + tokenizer
 =========  ==================================  =====================================
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from quant_sentiment.manifest import read_manifest
+from quant_sentiment.manifest import read_manifest, verified_manifest
 
 from . import bnb, hf, onnx, openvino, quanto, sklearn, torchao
 from ._base import Classifier, HFClassifier
@@ -49,22 +49,27 @@ def load_classifier(folder: str | Path, threads: int | None = None) -> Classifie
 
     Args:
         folder: A folder written by the project (its ``manifest.json`` names the
-            format; a plain Hugging Face folder reads as ``hf``).
+            format and records every file's SHA-256; a folder without one is refused).
         threads: Intra-op threads for runtimes that take them per session (ONNX
             Runtime); ``None`` keeps the runtime's default. PyTorch threads are
             process-wide and set by the caller.
 
     Raises:
         ValueError: For a skipped variant (with its reason) or an unknown format.
+        quant_sentiment.integrity.ModelIntegrityError: (a ``ValueError``) If the
+            folder does not match its manifest's file record
+            (:func:`~quant_sentiment.manifest.verified_manifest`, checked before the
+            format's loader reads anything).
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    fmt = manifest["format"]
-    if fmt == SKIPPED or manifest["status"] != "ok":
+    if manifest["format"] == SKIPPED or manifest["status"] != "ok":
         raise ValueError(
             f"Variant {manifest.get('variant')!r} in '{folder}' was not built: "
             f"{manifest.get('reason', 'no reason recorded')}"
         )
+    manifest = verified_manifest(folder)  # before any loader opens a file
+    fmt = manifest["format"]
     if fmt not in LOADERS:
         raise ValueError(
             f"Unknown format {fmt!r} in '{folder}'; known: {sorted(LOADERS)}"

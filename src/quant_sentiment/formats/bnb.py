@@ -79,6 +79,7 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
         model.save_pretrained(tmp)
         quantized = AutoModelForSequenceClassification.from_pretrained(
             tmp,
+            use_safetensors=True,
             quantization_config=config,
             device_map=device,
             dtype=getattr(torch, rest_dtype),
@@ -125,6 +126,7 @@ def load(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForSequenceClassification.from_pretrained(
         folder,
+        use_safetensors=True,
         device_map=device,
         dtype=getattr(torch, manifest.get("rest_dtype", "float32")),
     )

@@ -93,7 +93,9 @@ def load(
 
     dtype = manifest.get("torch_dtype")
     kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
-    model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, use_safetensors=True, **kwargs
+    )
     # A folder saved by hand has no manifest: None = the tokenizer's own limit.
     max_length = manifest.get("max_length")
     return HFClassifier(

@@ -748,9 +748,11 @@ def load(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> OnnxClassifier:
     """Open ``model.onnx`` with ``threads`` intra-op threads."""
+    from quant_sentiment.integrity import inside  # the path stays in the folder
+
     config, tokenizer = load_config_and_tokenizer(folder)
     return OnnxClassifier(
-        folder / manifest["weights_file"],
+        inside(folder, manifest["weights_file"]),
         tokenizer,
         id2label_of(config),
         max_length=manifest["max_length"],

@@ -259,9 +259,11 @@ def load(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> OpenVINOClassifier:
     """Compile ``model.xml`` for the CPU with ``threads`` inference threads."""
+    from quant_sentiment.integrity import inside  # the path stays in the folder
+
     config, tokenizer = load_config_and_tokenizer(folder)
     return OpenVINOClassifier(
-        folder / manifest["weights_file"],
+        inside(folder, manifest["weights_file"]),
         tokenizer,
         id2label_of(config),
         max_length=manifest["max_length"],

@@ -1,7 +1,11 @@
-"""Format ``sklearn``: a fitted scikit-learn text pipeline (``model.joblib``).
+"""Format ``sklearn``: a fitted scikit-learn text pipeline (``model.skops``).
 
 Used by the TF-IDF + logistic-regression baseline, so ``evaluate`` scores and times
-it exactly like the neural variants.
+it exactly like the neural variants. The pipeline is stored with skops, not pickle:
+loading rebuilds only the types skops trusts by default (scikit-learn estimators,
+NumPy / SciPy arrays, builtins) and refuses any other type before creating it, so a
+crafted file cannot run code. Folders of the former ``model.joblib`` are refused
+(their manifest has no file hashes) with the command that rebuilds them.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from quant_sentiment.integrity import ModelIntegrityError, inside
+
 from ._base import not_a_transformers_folder
 
 FORMAT = "sklearn"
-WEIGHTS_FILE = "model.joblib"
+WEIGHTS_FILE = "model.skops"
 
 
 class SklearnClassifier:
@@ -48,11 +54,11 @@ class SklearnClassifier:
 def write(
     pipeline, id2label: dict[int, str], folder: Path, method: str
 ) -> dict[str, Any]:
-    """Write ``model.joblib`` (and the guarding ``config.json``); return manifest fields."""
-    import joblib
+    """Write ``model.skops`` (and the guarding ``config.json``); return manifest fields."""
     import sklearn
+    import skops.io
 
-    joblib.dump(pipeline, Path(folder) / WEIGHTS_FILE)
+    skops.io.dump(pipeline, Path(folder) / WEIGHTS_FILE)
     (Path(folder) / "config.json").write_text(
         json.dumps(not_a_transformers_folder(FORMAT))
     )
@@ -73,12 +79,26 @@ def write(
 def load(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> SklearnClassifier:
-    """Open ``model.joblib`` with the manifest's ``id2label``."""
-    import joblib
+    """Open ``model.skops`` with the manifest's ``id2label``.
 
-    path = Path(folder) / WEIGHTS_FILE
-    if not path.is_file():
+    Raises:
+        ModelIntegrityError: If the file holds a type skops does not trust by
+            default (named), or the manifest names a file outside the folder.
+    """
+    import skops.io
+
+    name = manifest.get("weights_file", WEIGHTS_FILE)
+    path = inside(folder, name)
+    if name != WEIGHTS_FILE or not path.is_file():
         raise FileNotFoundError(
-            f"'{folder}' has format {FORMAT!r} but no {WEIGHTS_FILE}"
+            f"'{folder}' has format {FORMAT!r} but no {WEIGHTS_FILE} (weights file: "
+            f"{name!r}; pickled models are no longer loaded); rebuild it with "
+            "`kedro run --pipelines=baseline`"
         )
-    return SklearnClassifier(joblib.load(path), manifest["id2label"])
+    untrusted = skops.io.get_untrusted_types(file=path)
+    if untrusted:
+        raise ModelIntegrityError(
+            f"'{path}' holds types that are not trusted and were not loaded: "
+            f"{', '.join(untrusted)}"
+        )
+    return SklearnClassifier(skops.io.load(path, trusted=[]), manifest["id2label"])

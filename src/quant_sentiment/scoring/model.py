@@ -8,6 +8,7 @@ normalised as the model's manifest records (:mod:`quant_sentiment.textprep`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,28 @@ def _catalog_folder(name: str, env: str | None, project: Path) -> Path | None:
     return dataset._load_folder()
 
 
+def _check_catalog_name(name: str) -> None:
+    """Refuse a catalog name that could lead a dataset factory out of its folder."""
+    if "/" in name or "\\" in name or ".." in name:
+        raise ModelNotFound(
+            f"--model '{name}' is neither a model folder nor a catalog dataset name "
+            "(those hold no '/', '\\' or '..')"
+        )
+
+
+def _inside_data(folder: Path, name: str, project: Path) -> Path:
+    """``folder`` if its path lies inside the project's ``data/`` directory (compared
+    after collapsing ``..``, not through links: ``data/06_models`` may be a link to
+    other storage)."""
+    data = Path(os.path.normpath((project / "data").absolute()))
+    if not Path(os.path.normpath(Path(folder).absolute())).is_relative_to(data):
+        raise ModelNotFound(
+            f"Catalog dataset {name!r} resolves to '{folder}', outside '{data}'; "
+            "pass a folder outside data/ as a path"
+        )
+    return folder
+
+
 def resolve_model(
     model: str, env: str | None = None, project: Path | None = None
 ) -> Path:
@@ -64,7 +87,8 @@ def resolve_model(
             (``data/06_models/<run>/ptq_int8_ort_model``: its newest version), or a
             catalog dataset name (``finetuned_model``, ``ptq_int8_ort_model``,
             ``tfidf_logreg_model``) of ``env`` in the project at ``project``
-            (default: the working directory).
+            (default: the working directory); a name holding ``/``, ``\\`` or
+            ``..`` is refused, and so is a catalog folder outside ``data/``.
         env: Kedro environment for catalog names (``None``: the default, ``local``).
 
     Raises:
@@ -80,9 +104,10 @@ def resolve_model(
         raise ModelNotFound(f"'{model}' is a folder without {MANIFEST_FILE}")
     project = Path.cwd() if project is None else project
     if (project / "pyproject.toml").is_file() and (project / "conf").is_dir():
+        _check_catalog_name(model)
         folder = _catalog_folder(model, env, project)
         if folder is not None:
-            return folder
+            return _inside_data(folder, model, project)
         where = f"nor a dataset in the catalog of env {env or 'local'!r}"
     else:
         where = f"and '{project}' is not a Kedro project to look it up in"

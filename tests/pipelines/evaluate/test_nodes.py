@@ -275,9 +275,9 @@ def test_tfidf_logreg_roundtrip_through_variant_folder(sample_splits, tmp_path):
     preds = predict_test_split(handle, test, MODEL, {"batch_size": 16})
     assert len(preds) == len(test)
     probs = preds[["prob_positive", "prob_neutral", "prob_negative"]]
-    import joblib
+    import skops.io
 
-    fitted = joblib.load(handle.path / "model.joblib")
+    fitted = skops.io.load(handle.path / "model.skops", trusted=[])
     expected = fitted.predict_proba(test["text"].tolist())
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert (preds["pred_id"] == expected.argmax(axis=1)).all()

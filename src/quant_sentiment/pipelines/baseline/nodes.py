@@ -73,7 +73,7 @@ def train_tfidf_logreg(
             manifest (:mod:`quant_sentiment.textprep`).
 
     Returns:
-        The variant folder (``model.joblib`` + ``manifest.json``).
+        The variant folder (``model.skops`` + ``manifest.json``).
     """
     id2label, _ = label_maps(model["label_map"])
     missing = sorted(set(id2label) - set(train["label_id"].astype(int)))

@@ -30,7 +30,9 @@ def load_sentence_model(model_cfg: dict[str, Any]):
         raise FileNotFoundError(
             f"embed_finetune.model.source '{source}' is not a folder."
         )
-    model = SentenceTransformer(source, revision=model_cfg["revision"])
+    # a local folder loads safetensors only (no pickled weights)
+    safetensors = {"model_kwargs": {"use_safetensors": True}} if looks_local else {}
+    model = SentenceTransformer(source, revision=model_cfg["revision"], **safetensors)
     if model_cfg["max_seq_length"]:
         model.max_seq_length = int(model_cfg["max_seq_length"])
     return model

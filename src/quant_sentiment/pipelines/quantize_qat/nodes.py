@@ -123,7 +123,9 @@ def load_teacher(bundle: ModelBundle, distillation: dict[str, Any]):
         )
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(str(teacher)).float()
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(teacher), use_safetensors=True
+    ).float()
 
 
 def fit_params(params: dict[str, Any], variant: str) -> dict[str, Any]:
