@@ -91,6 +91,11 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
         "format": FORMAT,
         "method": f"bitsandbytes {'LLM.int8' if int8 else options['quant_type']}"
         " via transformers BitsAndBytesConfig",
+        # LLM.int8 keeps in 16 bit the feature columns where any row of the batch
+        # exceeds its outlier threshold: not batch-invariant (a CUDA route, not fixed).
+        "batch_invariance": "batch-dependent: outlier columns chosen over the batch"
+        if int8
+        else "batched: weight-only 4-bit",
         "library": "bitsandbytes",
         "library_version": package_version("bitsandbytes"),
         "quantized_modules": sorted(

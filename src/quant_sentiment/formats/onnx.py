@@ -43,6 +43,35 @@ EXPORT_TOLERANCE = 1e-3
 MIN_BLOCK_SIZE = 16
 INT8_OPS = {"MatMulInteger", "DynamicQuantizeMatMul", "QGemm", "QAttention"}
 INT4_OPS = {"MatMulNBits", "GatherBlockQuantized"}
+#: Ops that compute activation scales at run time over the whole input tensor (every
+#: text and padding position of a batch): a graph with one runs each text alone.
+DYNAMIC_ACTIVATION_OPS = {
+    "DynamicQuantizeLinear",
+    "DynamicQuantizeMatMul",
+    "QAttention",
+}
+PER_TEXT, BATCHED = "per_text", "batched"
+
+
+def batch_mode(op_types: Collection[str]) -> str:
+    """How a graph is run so that a text's answer does not depend on its batchmates.
+
+    ``per_text`` (each text alone, unpadded) when the graph quantizes activations
+    with a scale computed over the whole input tensor (ONNX Runtime's dynamic INT8:
+    one scale per tensor, so a batchmate or the padding moves everyone's rounding);
+    ``batched`` otherwise (float, weight-only INT4, static scales: padding is masked).
+    """
+    return PER_TEXT if DYNAMIC_ACTIVATION_OPS & set(op_types) else BATCHED
+
+
+def batch_invariance(op_types: Collection[str]) -> str:
+    """The manifest's ``batch_invariance``: how this graph achieves it."""
+    if batch_mode(op_types) == PER_TEXT:
+        return (
+            "per_text: dynamic activation scales (DynamicQuantizeLinear) span the "
+            "whole batch tensor, so each text runs alone, unpadded"
+        )
+    return "batched: no run-time activation scales (padding masked)"
 
 
 def logits_only(model):
@@ -176,6 +205,7 @@ def _finish(model, tokenizer, folder: Path, fields: dict[str, Any]) -> dict[str,
         "library_version": onnxruntime.__version__,
         "weights_file": WEIGHTS_FILE,
         "initializer_bytes": initializer_bytes(folder / WEIGHTS_FILE),
+        "batch_invariance": batch_invariance(fields["op_types"]),
         **fields,
     }
 
@@ -639,7 +669,12 @@ def write_mixed(
 
 
 class OnnxClassifier(TokenizedGraphClassifier):
-    """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer."""
+    """An ONNX Runtime ``InferenceSession`` (``logits`` output) plus its tokenizer.
+
+    ``mode`` (:func:`batch_mode`, read from the graph's ops unless given): a
+    ``per_text`` graph (dynamic INT8) runs each text alone without padding, so its
+    answer is the same in any batch; a ``batched`` one runs length-sorted batches.
+    """
 
     def __init__(
         self,
@@ -649,13 +684,18 @@ class OnnxClassifier(TokenizedGraphClassifier):
         max_length: int,
         threads: int | None = None,
         optimize: bool = True,
+        mode: str | None = None,
     ) -> None:
         """Open the session (a file, or a serialized graph); ``threads`` intra-op
         threads (``None``: ORT's default); ``optimize: False`` runs the graph as
         written (``ORT_DISABLE_ALL``: no fusions), for checks of the runtime's own
-        float-level variation."""
+        float-level variation; ``mode``: ``per_text`` | ``batched`` (``None``: from
+        the graph's ops)."""
+        import onnx
         import onnxruntime as ort
 
+        if mode not in (None, PER_TEXT, BATCHED):
+            raise ValueError(f"mode must be {PER_TEXT!r} or {BATCHED!r}, got {mode!r}")
         options = ort.SessionOptions()
         if not optimize:
             options.graph_optimization_level = (
@@ -672,9 +712,36 @@ class OnnxClassifier(TokenizedGraphClassifier):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.id2label = id2label
+        if mode is None:
+            graph = (
+                onnx.load_from_string(model_path)
+                if isinstance(model_path, bytes)
+                else onnx.load(model, load_external_data=False)
+            ).graph
+            mode = batch_mode({node.op_type for node in graph.node})
+        self.mode = mode
 
     def _logits(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(["logits"], feed)[0]
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Logits in input order: per text (``per_text``) or in length-sorted
+        batches (``batched``, ``batch_size`` texts each)."""
+        if self.mode == BATCHED:
+            return super().predict_logits(texts, batch_size)
+        texts = list(texts)
+        out = np.zeros((len(texts), len(self.id2label)), dtype=np.float32)
+        if not texts:
+            return out
+        # One tokenizer call for all texts, no padding; each runs as a [1, length] batch.
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length)
+        for i in range(len(texts)):
+            feed = {
+                name: np.asarray(enc[name][i], dtype=np.int64)[None, :]
+                for name in self.input_names
+            }
+            out[i] = self._logits(feed)[0]
+        return out
 
 
 def load(

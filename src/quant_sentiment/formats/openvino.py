@@ -91,6 +91,8 @@ def _finish(
         # shrinks with quantization (for a tiny test model the XML outweighs it).
         "initializer_bytes": (folder / WEIGHTS_FILE).with_suffix(".bin").stat().st_size,
         "op_types": _op_types(ov_model),
+        "batch_invariance": "batched: static (calibrated) activation scales or "
+        "weight-only compression; padding masked",
         **fields,
     }
 

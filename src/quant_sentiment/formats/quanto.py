@@ -71,6 +71,7 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
         "format": FORMAT,
         "method": f"optimum-quanto quantize(weights={weights}) + freeze on Linear "
         "(weight-only, FP32 activations; embeddings FP32)",
+        "batch_invariance": "batched: weight-only, float activations",
         "library": "optimum-quanto",
         "library_version": _version(),
         "quantized_modules": sorted(modules),

@@ -65,6 +65,7 @@ def write(
     return {
         "format": FORMAT,
         "method": method,
+        "batch_invariance": "batched: features and scores per text",
         "library": "scikit-learn",
         "library_version": sklearn.__version__,
         "quantized_modules": [],

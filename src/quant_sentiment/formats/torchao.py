@@ -84,6 +84,8 @@ def write(model, tokenizer, folder: Path, options: dict[str, Any]) -> dict[str, 
     return {
         "format": FORMAT,
         "method": "torchao quantize_: " + "; ".join(steps),
+        "batch_invariance": "batched: activation scales per token (dynamic) or "
+        "none (weight-only)",
         "library": "torchao",
         "library_version": torchao.__version__,
         "quantized_modules": names,

@@ -295,8 +295,7 @@ def _records_with_progress(sources: list[str], spec):
     default=LIMITS.max_batch_texts,
     show_default=True,
     help="Texts of queued requests scored in one call; 1 scores each request "
-    "alone (per-request reproducible results with batch-dependent variants such "
-    "as ONNX dynamic INT8).",
+    "alone (answers do not depend on it: ONNX dynamic INT8 runs per text).",
 )
 @click.option(
     "--access-log/--no-access-log",
