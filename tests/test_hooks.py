@@ -24,6 +24,7 @@ def _catalog(threads):
 
 
 def test_hooks_are_registered():
+    from quant_sentiment.runinfo import RunInfoHook
     from quant_sentiment.settings import DISABLE_HOOKS_FOR_PLUGINS
     from quant_sentiment.tracking import TrackingHook
 
@@ -31,6 +32,7 @@ def test_hooks_are_registered():
         ThreadsHook,
         MainProcessOutputsHook,
         BenchmarkReferencesHook,
+        RunInfoHook,
         TrackingHook,
     }
     # The project's TrackingHook replaces kedro-mlflow's own instance.
