@@ -52,6 +52,11 @@ class OptionalDataset(AbstractDataset):
             self._dataset = AbstractDataset.from_config("_optional", config)
         self.metadata = metadata
 
+    @property
+    def _filepath(self):
+        """The wrapped dataset's path (for code that inspects catalog entries)."""
+        return self._dataset._filepath
+
     def _describe(self) -> dict[str, Any]:
         return {"dataset": self._dataset._describe(), "optional": True}
 
