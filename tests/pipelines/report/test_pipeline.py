@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tests.browser import Browser, find_chromium
+from quant_sentiment.bench.browser import Browser, find_chromium
 from tests.conftest import PROJECT_ROOT, run_session
 from tests.pipelines.report.trace import check_cells
 

@@ -1,17 +1,23 @@
-"""Headless Chromium over the DevTools protocol (``--remote-debugging-pipe``, stdlib
-only): open a page, collect console errors, failed loads and the load time, evaluate
-JavaScript, take a screenshot.
+"""A report page in headless Chromium: size, load time, errors and a screenshot.
 
-Used by the report's browser test; :func:`find_chromium` returns ``None`` where no
+:class:`Browser` drives Chromium over the DevTools protocol
+(``--remote-debugging-pipe``, standard library only): open a page, collect console
+errors, failed loads and the load time, evaluate JavaScript, take a screenshot. The
+report's browser test uses it; :func:`find_chromium` returns ``None`` where no
 Chromium is installed (``.ci/run`` installs Debian's ``chromium``), and the test skips.
+
+    python -m quant_sentiment.bench.browser data/08_reporting/<run>/report/report.html/<v>/report.html \
+        --loads 5 --screenshot docs/report_top.png
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -208,3 +214,39 @@ class Browser:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open a page ``--loads`` times; print its size, the median and range of the
+    load times and any error; save a screenshot of its top."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("page", type=Path)
+    parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument("--screenshot", type=Path, default=None)
+    parser.add_argument("--width", type=int, default=1400)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args(argv)
+    binary = find_chromium()
+    if binary is None:
+        print("no Chromium found (apt-get install chromium, or set CHROMIUM)")
+        return 1
+    page = args.page.resolve()
+    with Browser(binary, args.width, args.height) as browser:
+        times = [browser.open(page.as_uri()) for _ in range(args.loads)]
+        errors = browser.errors()
+        if args.screenshot:
+            browser.screenshot(args.screenshot)
+    print(f"page: {page} ({page.stat().st_size / 1e3:.1f} kB)")
+    print(
+        f"load (navigation start to load event end), {len(times)} loads: median "
+        f"{statistics.median(times) * 1000:.0f} ms, min {min(times) * 1000:.0f} ms, "
+        f"max {max(times) * 1000:.0f} ms"
+    )
+    print(f"errors: {errors or 'none'}")
+    if args.screenshot:
+        print(f"screenshot: {args.screenshot}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
