@@ -48,8 +48,11 @@ class Browser:
         self._from_chrome, from_chrome_w = os.pipe()
 
         def _fds() -> None:  # the child reads commands on fd 3, writes on fd 4
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Copies first: the pipe ends may themselves be fds 3 and 4, and dup2
+            # onto the same number would keep their close-on-exec flag.
+            read, write = os.dup(to_chrome_r), os.dup(from_chrome_w)
+            os.dup2(read, 3)
+            os.dup2(write, 4)
 
         self._proc = subprocess.Popen(
             [
