@@ -78,7 +78,7 @@ def _setup(run_info: dict[str, Any] | None, mlflow_ui: str) -> dict[str, Any] | 
     return {"rows": [(k, "" if v is None else str(v)) for k, v in rows], "mlflow": link}
 
 
-def build_report(  # noqa: PLR0913 - one input per catalog table the page shows
+def build_report(
     comparison: pd.DataFrame,
     recovery: pd.DataFrame | None,
     sensitivity: pd.DataFrame | None,
