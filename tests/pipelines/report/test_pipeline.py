@@ -132,6 +132,11 @@ def test_page_in_headless_chromium(reported):
         assert {"evaluate_recovery_table", "mixed_sensitivity"} <= sections
         assert check_cells(shown, tables) > 100
         assert browser.evaluate("document.querySelectorAll('svg.chart').length") == 2
+        hover = browser.evaluate(
+            "[...document.querySelectorAll('svg.chart g.pt > title')]"
+            ".map(t => t.textContent)"
+        )  # 4 evaluated variants in each chart, each with its numbers on hover
+        assert len(hover) == 8 and all(" macro-F1 0." in t for t in hover), hover
         shot = browser.screenshot(ARTIFACTS / "report_top.png")
         print(f"report page: {page.stat().st_size} bytes, load {seconds:.3f} s, {shot}")  # noqa: T201
         assert page.stat().st_size < 3_000_000
