@@ -81,7 +81,7 @@ def variant_table(table: pd.DataFrame) -> dict[str, Any]:
         rows.append(
             [
                 text(v),
-                text(r.get("method")),
+                Cell(text(r.get("method")).text, css="long"),
                 cell(COMPARISON, v, "bits", r.get("bits"), ".0f"),
                 _with_ci(
                     COMPARISON,
