@@ -69,6 +69,7 @@ def comparison() -> pd.DataFrame:
         _row("int8_ort", "dynamic", 8, 0.8034567, 23.45678, 6.789, 1.8123),
         _row("int4_ort", "matmulnbits", 4, 0.7712345, 15.6789, 9.123, 1.3456, False),
         _row("qat_int8_ort", "qat", 8, 0.8101234, 23.4, 6.8, 1.81),
+        _row("mixed_k2", "mixed", "4/8", 0.7698765, 19.7, 7.9, 1.55),
         {"variant": "bnb_int8", "status": "skipped: needs CUDA", "format": "bnb"},
     ]
     return _csv_round_trip(pd.DataFrame(rows))

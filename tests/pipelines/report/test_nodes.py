@@ -55,6 +55,7 @@ def test_every_number_equals_its_catalog_value(
     assert by_src["evaluate_comparison_table|int8_ort|size_vs_ref"] == "25.8%"
     assert by_src["evaluate_comparison_table|int8_ort|speedup_p50_vs_ref"] == "1.81"
     assert by_src["evaluate_comparison_table|int4_ort|idle"] == "no (busy)"
+    assert by_src["evaluate_comparison_table|mixed_k2|bits"] == "4/8"
     assert by_src["delta_vs_reference|int8_ort|f1_neutral"] == "-0.0089"
     assert by_src["evaluate_recovery_table|qat_int8_ort|delta_macro_f1"] == "+0.0067"
     assert by_src["explain_drift_table|int8_ort/lime|spearman"] == "0.7123"
@@ -85,7 +86,7 @@ def test_missing_inputs_show_notes(comparison, report_params):
     ):
         assert note in page
     assert "needs CUDA" in page  # the skipped variant, with its reason
-    assert summary["variants_evaluated"] == 4
+    assert summary["variants_evaluated"] == 5
     assert summary["variants_skipped"] == 1
 
 

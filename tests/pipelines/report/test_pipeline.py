@@ -61,7 +61,7 @@ def test_report_pipeline_writes_page_summary_and_index(reported):
     index = (reporting / "index.html").read_text()
     assert page.relative_to(reporting).as_posix() in index
     catalog = _catalog(reported)
-    assert catalog.load("report_summary")["variants_evaluated"] == 4
+    assert catalog.load("report_summary")["variants_evaluated"] == 5
     assert catalog.load("explain_drift_table") is None  # OptionalDataset, no version
 
 
@@ -135,8 +135,8 @@ def test_page_in_headless_chromium(reported):
         hover = browser.evaluate(
             "[...document.querySelectorAll('svg.chart g.pt > title')]"
             ".map(t => t.textContent)"
-        )  # 4 evaluated variants in each chart, each with its numbers on hover
-        assert len(hover) == 8 and all(" macro-F1 0." in t for t in hover), hover
+        )  # 5 evaluated variants in each chart, each with its numbers on hover
+        assert len(hover) == 10 and all(" macro-F1 0." in t for t in hover), hover
         shot = browser.screenshot(ARTIFACTS / "report_top.png")
         print(f"report page: {page.stat().st_size} bytes, load {seconds:.3f} s, {shot}")  # noqa: T201
         assert page.stat().st_size < 3_000_000
