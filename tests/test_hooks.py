@@ -25,6 +25,7 @@ def _catalog(threads):
 
 
 def test_hooks_are_registered():
+    from quant_sentiment.runinfo import RunInfoHook
     from quant_sentiment.settings import DISABLE_HOOKS_FOR_PLUGINS
     from quant_sentiment.tracking import TrackingHook
 
@@ -32,6 +33,7 @@ def test_hooks_are_registered():
         ThreadsHook,
         MainProcessOutputsHook,
         BenchmarkReferencesHook,
+        RunInfoHook,
         TrackingHook,
         AtomicSavesHook,
     }

@@ -25,6 +25,7 @@ DEFAULT_CHAIN = (
     "quantize_qat",
     "quantize_mixed",
     "evaluate",
+    "report",
 )
 
 

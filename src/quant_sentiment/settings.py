@@ -13,6 +13,7 @@ from quant_sentiment.hooks import (
 )
 from quant_sentiment.quiet import quiet_library_noise
 from quant_sentiment.resolvers import package_path, with_labels
+from quant_sentiment.runinfo import RunInfoHook
 
 # Known-harmless library warnings (OmegaConf deprecation from Kedro's config loader,
 # torchao/torch import messages, ONNX Runtime's pre-processing hint) are filtered,
@@ -30,6 +31,7 @@ HOOKS = (
     ThreadsHook(),
     MainProcessOutputsHook(),
     BenchmarkReferencesHook(),
+    RunInfoHook(),  # before TrackingHook: called after it, so it sees the MLflow run
     TrackingHook(),
     AtomicSavesHook(),  # leftovers of killed writers removed before a run
 )

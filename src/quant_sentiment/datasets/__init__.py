@@ -3,7 +3,9 @@
 from quant_sentiment.datasets.hf_model_folder import HFModelFolderDataset
 from quant_sentiment.datasets.jsonl_stream import JSONLinesDataset, JSONLinesStream
 from quant_sentiment.datasets.matplotlib_png import MatplotlibPNGDataset
+from quant_sentiment.datasets.optional import OptionalDataset
 from quant_sentiment.datasets.raw_lines import RawLinesDataset
+from quant_sentiment.datasets.run_reports import RunReportsDataset
 from quant_sentiment.datasets.sentence_transformer_folder import (
     SentenceTransformerFolderDataset,
 )
@@ -14,7 +16,9 @@ __all__ = [
     "JSONLinesDataset",
     "JSONLinesStream",
     "MatplotlibPNGDataset",
+    "OptionalDataset",
     "RawLinesDataset",
+    "RunReportsDataset",
     "SentenceTransformerFolderDataset",
     "VariantFolderDataset",
 ]

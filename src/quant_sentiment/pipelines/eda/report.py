@@ -65,14 +65,6 @@ _COLLAPSED = {
     "table_ngrams",
     "table_distinctive_words",
 }
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1800px}
-.views{display:grid;grid-template-columns:1fr 1fr;gap:1.5em}
-.views>div{min-width:0;overflow-x:auto}
-table{border-collapse:collapse;font-size:12px;margin:.5em 0}
-th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}
-th{background:#f3f3f3} img{max-width:100%} .note{color:#555;font-size:13px}
-"""
 
 
 def _table_html(table: pd.DataFrame) -> str:
@@ -132,44 +124,36 @@ def build_report(
             tables and PNG bytes for figures.
 
     Returns:
-        A self-contained HTML document (figures embedded as base64 PNG).
+        A self-contained HTML document (figures embedded as base64 PNG), rendered
+        from ``templates/eda.html`` (the style shared by every report).
 
     Raises:
         KeyError: If an artifact of a section is missing.
     """
+    from markupsafe import Markup
+
+    from quant_sentiment.htmlreport import render
+
     max_length = int(max_length)
     target = float(eda["coverage_target"])
-    head = "".join(
-        f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+    head = [
+        (str(k), str(v))
         for k, v in {
             "run": eda["run"],
             **{f"tokenizer {k}": v for k, v in tokenizer_info.items()},
         }.items()
-    )
-    body = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        "<title>EDA report</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        "<h1>Exploratory data analysis</h1>",
-        f"<ul>{head}</ul>",
-        "<p class='note'><b>raw</b>: the rows of the raw split files that the "
-        "preprocessing node validate_rows accepted (validated_*; the rows it rejected, "
-        "invalid_rows_*, are counted); <b>clean</b>: the clean_* splits written by the "
-        "preprocessing pipeline.</p>",
-        "<h2>Effect of preprocessing (raw vs clean)</h2>",
-        _table_html(preprocessing_effect),
-        "<h2>max_length from data</h2>",
-        "<div class='views'>"
-        + "".join(
-            f"<div><h3>{v}</h3><p>{html.escape(_recommendation(artifacts[f'{v}__table_token_coverage'], max_length, target))}</p></div>"  # noqa: E501
-            for v in VIEWS
-        )
-        + "</div>",
     ]
+    recommendations = [
+        (
+            v,
+            _recommendation(
+                artifacts[f"{v}__table_token_coverage"], max_length, target
+            ),
+        )
+        for v in VIEWS
+    ]
+    sections = []
     for key, heading, note in SECTIONS:
-        body.append(f"<h2>{html.escape(heading)}</h2>")
-        if note:
-            body.append(f"<p class='note'>{html.escape(note)}</p>")
         cells = []
         for view in VIEWS:
             value = artifacts[f"{view}__{key}"]
@@ -178,12 +162,21 @@ def build_report(
                 if key.startswith("figure")
                 else _table_html(value)
             )
-            if key in _COLLAPSED:
-                content = (
-                    f"<details><summary>show table ({len(value)} rows)</summary>"
-                    f"{content}</details>"
-                )
-            cells.append(f"<div><h3>{view}</h3>{content}</div>")
-        body.append(f"<div class='views'>{''.join(cells)}</div>")
-    body.append("</body></html>")
-    return "\n".join(body)
+            cells.append(
+                {
+                    "view": view,
+                    # built by _figure_html / pandas' to_html, which escape the text
+                    "content": Markup(content),  # noqa: S704
+                    "collapsed": key in _COLLAPSED,
+                    "rows": len(value),
+                }
+            )
+        sections.append({"heading": heading, "note": note, "cells": cells})
+    return render(
+        "eda.html",
+        run=eda["run"],
+        head=head,
+        effect=Markup(_table_html(preprocessing_effect)),  # noqa: S704
+        recommendations=recommendations,
+        sections=sections,
+    )

@@ -195,22 +195,24 @@ def html_report(
     examples = [
         _example(r, methods, texts, attributions, id2label) for r in sample.itertuples()
     ]
-    style = (
-        "body{font-family:sans-serif;max-width:1200px;margin:auto}"
-        "table{border-collapse:collapse;margin:6px 0}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>explain: attribution drift from {html.escape(reference)}</title>"
-        f"<style>{style}</style></head><body>\n"
-        f"<h1>Attribution drift from {html.escape(reference)}</h1>\n"
-        "<p>Green words support the explained class, red words oppose it "
-        "(each row scaled to its largest score; hover for the value).</p>\n"
-        f"<h2>Variants</h2>{status.to_html(index=False)}\n"
-        f"<h2>Drift from {html.escape(reference)}</h2>"
-        f"{drift.to_html(index=False, float_format='{:.4g}'.format, na_rep='')}\n"
-        "<h2>Faithfulness</h2>"
-        f"{faithfulness.to_html(index=False, float_format='{:.4g}'.format, na_rep='')}\n"
-        "<h2>Examples</h2>\n" + "\n".join(examples) + "\n</body></html>\n"
+    from markupsafe import Markup
+
+    from quant_sentiment.htmlreport import render
+
+    def table(frame: pd.DataFrame) -> Markup:
+        # pandas' to_html escapes the cells
+        return Markup(  # noqa: S704
+            frame.to_html(
+                index=False, float_format="{:.4g}".format, na_rep="", border=0
+            )
+        )
+
+    return render(
+        "explain.html",
+        reference=reference,
+        status=table(status),
+        drift=table(drift),
+        faithfulness=table(faithfulness),
+        # built by _example, which escapes every word and label
+        examples=[Markup(e) for e in examples],  # noqa: S704
     )
