@@ -114,12 +114,14 @@ def dying_runner(project_path, cell, spec, markers, flag):
     """The first attempt of seed 2 runs the fine-tune (its versions are written),
     then its worker process dies before the cell is done."""
     from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
 
     from quant_sentiment.scale.cells import execute_cell
 
     flag = Path(flag)
     if cell.seed == 2 and not flag.exists():  # noqa: PLR2004
         os.chdir(project_path)
+        bootstrap_project(project_path)
         with KedroSession.create(
             project_path, env=cell.model, runtime_params=spec.params
         ) as session:
