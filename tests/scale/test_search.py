@@ -7,8 +7,14 @@ import os
 
 import optuna
 import pytest
+import yaml
 
-from quant_sentiment.scale.search import journal_storage, requeue_stale, worker_command
+from quant_sentiment.scale.search import (
+    journal_storage,
+    requeue_stale,
+    worker_command,
+    worker_config,
+)
 from tests.conftest import run_session, tiny_finetune_params
 
 SPACE = {
@@ -33,15 +39,18 @@ def test_stale_running_trials_are_requeued_once(tmp_path, monkeypatch):
     assert requeue_stale(study) == []
 
 
-def test_worker_runs_only_the_study_node():
-    command = worker_command("offline", {"hpsearch": {"storage": "journal:x.log"}})
+def test_worker_runs_only_the_study_node(tmp_path):
+    params = {"hpsearch": {"storage": "journal:x.log", "space": {"loss": ["a", "b"]}}}
+    config = worker_config(tmp_path, params)
+    assert yaml.safe_load(config.read_text()) == {"run": {"params": params}}
+    command = worker_command("offline", config)
     assert command[1:] == [
         "-m",
         "quant_sentiment",
         "--pipelines=hpsearch",
         "--nodes=hpsearch.run_study",
+        f"--config={config}",
         "--env=offline",
-        "--params=hpsearch.storage=journal:x.log",
     ]
 
 

@@ -99,21 +99,23 @@ def prepare_study(hpsearch: dict, finetune: dict, model: dict) -> Any:
     return study
 
 
-def dotlist(params: dict[str, Any]) -> str:
-    """``a.b=1,c=x`` of a nested mapping (``kedro run --params``)."""
-    from quant_sentiment.pipelines.hpsearch.nodes import dotlist as items
+def worker_config(folder: Path, params: dict[str, Any]) -> Path:
+    """A ``kedro run --config`` file holding the workers' runtime parameters (lists
+    such as a categorical search space cannot pass through ``--params``)."""
+    import yaml
 
-    return ",".join(items(params))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "hpsearch_worker.yml"
+    path.write_text(yaml.safe_dump({"run": {"params": params}}), encoding="utf-8")
+    return path
 
 
-def worker_command(env: str | None, params: dict[str, Any]) -> list[str]:
+def worker_command(env: str | None, config: Path) -> list[str]:
     """One worker: ``python -m quant_sentiment`` (Kedro's run) of the study node."""
     command = [sys.executable, "-m", "quant_sentiment", "--pipelines=hpsearch"]
-    command += [f"--nodes={STUDY_NODE}"]
+    command += [f"--nodes={STUDY_NODE}", f"--config={config}"]
     if env:
         command.append(f"--env={env}")
-    if params:
-        command.append(f"--params={dotlist(params)}")
     return command
 
 
@@ -199,9 +201,10 @@ def start_workers(
         shared["hpsearch"]["storage"],
         threads,
     )
+    config = worker_config(project_path / "data" / "09_tracking", params)
     return [
         subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            worker_command(env, params), cwd=project_path, env=env_vars
+            worker_command(env, config), cwd=project_path, env=env_vars
         )
         for _ in range(workers)
     ]
