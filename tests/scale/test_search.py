@@ -46,7 +46,8 @@ def test_worker_runs_only_the_study_node(tmp_path):
     command = worker_command("offline", config)
     assert command[1:] == [
         "-m",
-        "quant_sentiment",
+        "kedro",
+        "run",
         "--pipelines=hpsearch",
         "--nodes=hpsearch.run_study",
         f"--config={config}",
@@ -54,7 +55,7 @@ def test_worker_runs_only_the_study_node(tmp_path):
     ]
 
 
-@pytest.mark.slow  # 2 worker processes, 4 + 2 tiny trials: ~2 min
+@pytest.mark.slow  # 2 worker processes, 4 + 2 tiny trials: 6 min at load ~10
 def test_two_processes_share_one_study_and_resume(kedro_project):
     from quant_sentiment.scale.search import run_search
 

@@ -111,8 +111,9 @@ def worker_config(folder: Path, params: dict[str, Any]) -> Path:
 
 
 def worker_command(env: str | None, config: Path) -> list[str]:
-    """One worker: ``python -m quant_sentiment`` (Kedro's run) of the study node."""
-    command = [sys.executable, "-m", "quant_sentiment", "--pipelines=hpsearch"]
+    """One worker: ``kedro run`` of the study node (``python -m kedro``: the
+    ``--config`` file's ``run`` section is read under the sub-command's name)."""
+    command = [sys.executable, "-m", "kedro", "run", "--pipelines=hpsearch"]
     command += [f"--nodes={STUDY_NODE}", f"--config={config}"]
     if env:
         command.append(f"--env={env}")
