@@ -104,3 +104,41 @@ def test_finetune_on_two_processes_matches_one(kedro_project):
     )
     # the loss is a per-example mean on every world size (not multiplied by it)
     assert two_proc["train_loss"].iloc[0] < 1.2  # noqa: PLR2004 - ln 3 = 1.10
+
+
+def test_history_states_the_global_batch(tiny_bundle, sample_splits, tmp_path):
+    """One process: world size 1, global batch = per device x accumulation steps,
+    and the loss is not rescaled by the world size (a fixed setting)."""
+    import copy
+
+    from quant_sentiment.training import CLASSIFIER_FIXED_ARGS, fit_classifier
+
+    assert CLASSIFIER_FIXED_ARGS["average_tokens_across_devices"] is False
+    params = {
+        "training_args": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 8,
+            "gradient_accumulation_steps": 2,
+            "learning_rate": 1e-3,
+            "disable_tqdm": True,
+        },
+        "loss": {"kind": "cross_entropy", "class_weights": "none", "focal_gamma": 2.0},
+        "padding": "dynamic",
+        "early_stopping_patience": None,
+        "checkpoint_dir": str(tmp_path / "ckpt"),
+        "resume": False,
+        "keep_checkpoints": False,
+    }
+    run = fit_classifier(
+        copy.deepcopy(tiny_bundle.model),
+        tiny_bundle.tokenizer,
+        sample_splits["train"].head(64),
+        sample_splits["valid"].head(32),
+        params,
+        max_length=32,
+    )
+    history = run.history
+    assert history["world_size"].tolist() == [1]
+    assert history["global_train_batch_size"].tolist() == [16]
+    assert history["step"].tolist() == [4]  # 64 texts / 16 per optimizer step
+    assert not (tmp_path / "ckpt").exists() or not any((tmp_path / "ckpt").iterdir())
