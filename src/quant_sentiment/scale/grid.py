@@ -30,7 +30,13 @@ from typing import Any
 
 import pandas as pd
 
-from quant_sentiment.scale.cells import Cell, CellSpec, execute_cell
+from quant_sentiment.scale.cells import (
+    THREAD_ENV,
+    Cell,
+    CellSpec,
+    execute_cell,
+    read_marker,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -153,8 +159,8 @@ def _client(workers: int, scheduler: str | None, threads: int):
 
     if scheduler:
         return Client(scheduler), None
-    env = {**WORKER_ENV, **{var: str(threads) for var in ("OMP_NUM_THREADS",)}}
-    env |= {"MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+    # Dask's nanny sets these to 1 before spawning a worker; the cell's share instead.
+    env = {**WORKER_ENV, **{var: str(threads) for var in THREAD_ENV}}
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "PYTHONPATH"):
         if var in os.environ:
             env[var] = os.environ[var]
@@ -285,8 +291,6 @@ def run_grid(  # noqa: PLR0913 - the command's options
         threads = 1 if scheduler else max(1, cores // max(workers, 1))
     cells = plan_cells(project_path, datasets, models, seeds, extra, name, threads)
     markers = marker_dir(project_path, name)
-    from quant_sentiment.scale.cells import read_marker
-
     skipped = [c.id for c, _ in cells if read_marker(markers, c) is not None]
     todo = [(c, s) for c, s in cells if c.id not in skipped]
     logger.info(
