@@ -149,9 +149,7 @@ class MicroBatcher:
         self._queue = deque(live)
         self.queued_texts = sum(len(item.texts) for item in live)
         size, batch, taken = batch_size_for(self.queued_texts, self.cap), [], 0
-        while self._queue and (
-            not batch or taken + len(self._queue[0].texts) <= size
-        ):
+        while self._queue and (not batch or taken + len(self._queue[0].texts) <= size):
             item = self._queue.popleft()
             batch.append(item)
             taken += len(item.texts)

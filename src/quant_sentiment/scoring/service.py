@@ -107,8 +107,8 @@ async def _score_while_connected(
         watch.cancel()
         if not scoring.done():
             scoring.cancel()
-    if scoring.cancelled():
-        raise RequestError(CLIENT_GONE, "client disconnected; request dropped")
+            await asyncio.gather(scoring, return_exceptions=True)
+            raise RequestError(CLIENT_GONE, "client disconnected; request dropped")
     return scoring.result()
 
 
@@ -117,8 +117,7 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     limits = limits or ServiceLimits()
     batcher = MicroBatcher(
         lambda clean: [
-            predictor.row(p)
-            for p in predictor.probabilities(clean, limits.batch_size)
+            predictor.row(p) for p in predictor.probabilities(clean, limits.batch_size)
         ],
         limits.max_pending,
         limits.max_batch_texts,
