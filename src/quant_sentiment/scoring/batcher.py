@@ -69,7 +69,7 @@ def batch_size_for(depth: int, cap: int) -> int:
     return math.ceil(depth / math.ceil(depth / cap))
 
 
-@dataclass
+@dataclass(eq=False)
 class _Item:
     texts: list[str]
     future: asyncio.Future
@@ -131,11 +131,18 @@ class MicroBatcher:
         """
         if self._wake is None:
             raise RuntimeError("MicroBatcher.start() was not called")
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Item(list(texts), future))
-        self.queued_texts += len(texts)
+        item = _Item(list(texts), asyncio.get_running_loop().create_future())
+        self._queue.append(item)
+        self.queued_texts += len(item.texts)
         self._wake.set()
-        return await future
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            if item in self._queue:  # not taken yet: never scored
+                self._queue.remove(item)
+                self.queued_texts -= len(item.texts)
+                self.dropped += 1
+            raise
 
     async def submit(self, texts: Sequence[str]) -> list[Any]:
         """:meth:`admit` and :meth:`score` in one call."""

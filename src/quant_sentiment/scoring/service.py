@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 OVERLOADED = 503
 #: Status logged for a request whose client left (nginx's "client closed request").
 CLIENT_GONE = 499
-#: Bodies up to this size are checked in the event loop; larger ones in a thread.
+#: Bodies up to this size are checked in the event loop; larger ones in a thread,
+#: one at a time.
 INLINE_BYTES = 16_384
 #: A POSIX, home-relative, Windows drive or UNC absolute path.
 _ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
@@ -123,9 +124,13 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
         limits.max_batch_texts,
     )
     reading = {"bodies": 0}
+    parsing: dict[str, Any] = {}  # one large body parsed at a time (memory bound)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import anyio
+
+        parsing["limiter"] = anyio.CapacityLimiter(1)
         batcher.start()
         yield
         await batcher.stop()
@@ -155,7 +160,9 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
             return prepare(body, limits, predictor.prep)
         import anyio
 
-        return await anyio.to_thread.run_sync(prepare, body, limits, predictor.prep)
+        return await anyio.to_thread.run_sync(
+            prepare, body, limits, predictor.prep, limiter=parsing["limiter"]
+        )
 
     @app.post(
         "/predict",
