@@ -331,8 +331,9 @@ def serve(  # noqa: PLR0913 - one argument per option
     --threads defaults to the cores this process may use."""
     import uvicorn
 
-    from .service import create_app
+    from .service import create_app, return_large_buffers_to_the_os
 
+    return_large_buffers_to_the_os()
     threads = available_cores() if threads is None else threads
     predictor = _load_predictor(model, env, threads)
     limits = ServiceLimits(

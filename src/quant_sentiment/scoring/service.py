@@ -48,7 +48,12 @@ INLINE_BYTES = 16_384
 #: A POSIX, home-relative, Windows drive or UNC absolute path.
 _ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
 
-__all__ = ["RequestError", "create_app", "public_manifest"]
+__all__ = [
+    "RequestError",
+    "create_app",
+    "public_manifest",
+    "return_large_buffers_to_the_os",
+]
 
 
 class Prediction(BaseModel):
@@ -89,6 +94,25 @@ def public_manifest(value: Any, folder: Path) -> Any:
     return value
 
 
+def return_large_buffers_to_the_os(threshold: int = 131_072) -> bool:
+    """Have glibc allocate blocks of ``threshold`` bytes or more with ``mmap``, so
+    a freed request body goes back to the OS at once (``mallopt(M_MMAP_THRESHOLD)``).
+
+    By default glibc raises that threshold to the size of the first such block
+    freed, after which bodies of ~1 MB stay in its heap and the service's resident
+    memory grows past the bound of the limits (measured: +66 MiB under 400 slow
+    1 MB bodies). ``False`` where the C library is not glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        return bool(ctypes.CDLL(name).mallopt(-3, threshold))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError, TypeError):
+        return False
+
+
 async def _until_disconnected(receive) -> None:
     """Return when the client has gone (the ASGI ``http.disconnect`` message)."""
     while (await receive())["type"] != "http.disconnect":
@@ -117,8 +141,11 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     """The FastAPI app serving ``predictor`` under ``limits``."""
     limits = limits or ServiceLimits()
     batcher = MicroBatcher(
-        lambda clean: [
-            predictor.row(p) for p in predictor.probabilities(clean, limits.batch_size)
+        lambda encoded: [
+            predictor.row(p)
+            for p in predictor.probabilities(
+                [text.decode("utf-8") for text in encoded], limits.batch_size
+            )
         ],
         limits.max_pending,
         limits.max_batch_texts,
@@ -150,18 +177,23 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
         headers = {"Retry-After": "1"} if exc.status == OVERLOADED else None
         return JSONResponse({"detail": exc.message}, exc.status, headers=headers)
 
-    async def _texts(request: Request) -> list[str]:
+    def _compact(body: bytearray) -> list[bytes]:
+        """The normalised texts, UTF-8 encoded while they wait: no larger than the
+        body (a Python string of ASCII and one emoji takes 4 bytes a character)."""
+        return [text.encode("utf-8") for text in prepare(body, limits, predictor.prep)]
+
+    async def _texts(request: Request) -> list[bytes]:
         reading["bodies"] += 1
         try:
             body = await read_body(request, limits)
         finally:
             reading["bodies"] -= 1
         if len(body) <= INLINE_BYTES:
-            return prepare(body, limits, predictor.prep)
+            return _compact(body)
         import anyio
 
         return await anyio.to_thread.run_sync(
-            prepare, body, limits, predictor.prep, limiter=parsing["limiter"]
+            _compact, body, limiter=parsing["limiter"]
         )
 
     @app.post(
