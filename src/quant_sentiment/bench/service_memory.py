@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -114,13 +115,34 @@ async def slow_client(port: int, body: bytes, seconds: float, answers: Counter):
         writer.close()
 
 
+def batch_footprint(folder: str) -> int:
+    """Peak memory (bytes) that scoring the largest request adds to a process that
+    holds ``folder``'s model (its decoded texts, their tokenisation, the forward
+    pass), measured in this process: run it in a fresh one (``--batch-of``)."""
+    from quant_sentiment.scoring.model import Predictor
+    from quant_sentiment.scoring.service import return_large_buffers_to_the_os
+
+    return_large_buffers_to_the_os()
+    predictor = Predictor(folder, threads=2)
+    clean = predictor.prep.many(json.loads(big_body(1_000_000, 64, 10_000))["texts"])
+    predictor.probabilities(clean[:1])
+    stop, peak = threading.Event(), {}
+    before = rss_bytes(os.getpid())
+    sampler = threading.Thread(target=sample_peak, args=(os.getpid(), stop, peak))
+    sampler.start()
+    predictor.probabilities(clean, 32)
+    stop.set()
+    sampler.join()
+    return max(peak["peak"], rss_bytes(os.getpid())) - before
+
+
 def sample_peak(pid: int, stop: threading.Event, out: dict) -> None:
     while not stop.is_set():
         out["peak"] = max(out.get("peak", 0), rss_bytes(pid))
         time.sleep(0.02)
 
 
-def run(args: argparse.Namespace, model: str) -> None:
+def run(args: argparse.Namespace, model: str, folder: str) -> None:
     """Start the service, load it, print the figures."""
     import httpx
 
@@ -169,9 +191,15 @@ def run(args: argparse.Namespace, model: str) -> None:
         process.terminate()
         process.wait(timeout=30)
     # a request's texts as Python strings: at most 4 bytes a character (UCS-4)
-    texts_bytes = 64 * 10_000 * 4
-    one_parse = args.max_body_bytes + 2 * texts_bytes  # body, raw and clean texts
-    one_batch = 2 * texts_bytes  # decoded texts, their tokenisation
+    one_parse = args.max_body_bytes + 2 * 64 * 10_000 * 4  # body, raw, clean texts
+    one_batch = int(
+        subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", __spec__.name, "--batch-of", folder],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()[-1]
+    )
     bound = args.max_pending * args.max_body_bytes + one_parse + one_batch
     growth = peak["peak"] - before
     print(f"service_memory: {args.clients} clients, body {len(body):,} bytes each")
@@ -182,6 +210,10 @@ def run(args: argparse.Namespace, model: str) -> None:
         f"  growth: {growth / MIB:.0f} MiB; bound max_pending × max_body_bytes + "
         f"one parse + one batch = {bound / MIB:.0f} MiB: "
         f"{'within' if growth <= bound else 'OVER'}"
+    )
+    print(
+        f"  (one parse {one_parse / MIB:.0f} MiB; one batch {one_batch / MIB:.0f} MiB, "
+        "measured alone in a fresh process)"
     )
     print(f"  /health afterwards: {health}")
 
@@ -197,12 +229,21 @@ def main() -> None:
     parser.add_argument("--max-pending", type=int, default=64)
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--batch-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.batch_of is not None:  # the child measuring one batch
+        print(batch_footprint(args.batch_of))
+        return
     if args.tiny == (args.model is not None):
         parser.error("give exactly one of --model and --tiny")
     with tempfile.TemporaryDirectory() as tmp:
         model = str(tiny_model(Path(tmp))) if args.tiny else args.model
-        run(args, model)
+        folder = model
+        if not args.tiny:
+            from quant_sentiment.scoring.model import resolve_model
+
+            folder = str(resolve_model(model, args.env))
+        run(args, model, folder)
 
 
 if __name__ == "__main__":
