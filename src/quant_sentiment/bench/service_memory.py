@@ -142,8 +142,8 @@ def sample_peak(pid: int, stop: threading.Event, out: dict) -> None:
         time.sleep(0.02)
 
 
-def run(args: argparse.Namespace, model: str, folder: str) -> None:
-    """Start the service, load it, print the figures."""
+def start_service(args: argparse.Namespace, model: str) -> subprocess.Popen:
+    """``quant-sentiment serve`` for ``model``, answering ``/health``."""
     import httpx
 
     command = [sys.executable, "-m", "quant_sentiment", "serve", "--model", model]
@@ -152,44 +152,68 @@ def run(args: argparse.Namespace, model: str, folder: str) -> None:
     command += ["--max-body-bytes", str(args.max_body_bytes)]
     command += ["--env", args.env] if args.env else []
     process = subprocess.Popen(command)  # noqa: S603 - our own command
-    url = f"http://127.0.0.1:{args.port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            health = httpx.get(f"http://127.0.0.1:{args.port}/health", timeout=1)
+            if health.status_code == 200:  # noqa: PLR2004 - HTTP OK
+                return process
+        except httpx.TransportError:
+            time.sleep(0.5)
+    stop_service(process)
+    raise RuntimeError("serve did not start")
+
+
+def stop_service(process: subprocess.Popen) -> None:
+    """Stop our own child: SIGTERM, then SIGKILL after 30 s (a service still
+    scoring for clients who left does not stop at once)."""
+    process.terminate()
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:  # noqa: PLR2004
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("serve did not start")
-        body = big_body(args.max_body_bytes, 64, 10_000)
-        for _ in range(3):  # warm up: the largest body, scored
-            warm = httpx.post(f"{url}/predict", content=body, timeout=120)
-            warm.raise_for_status()
-        before = rss_bytes(process.pid)
-        stop, peak = threading.Event(), {}
-        sampler = threading.Thread(target=sample_peak, args=(process.pid, stop, peak))
-        sampler.start()
-        answers: Counter = Counter()
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
-        async def clients():
-            await asyncio.gather(
-                *(
-                    slow_client(args.port, body, args.send_seconds, answers)
-                    for _ in range(args.clients)
-                )
+
+def load(args: argparse.Namespace, process: subprocess.Popen, body: bytes) -> dict:
+    """Warm the service up, run the slow clients; RSS before and peak, answers."""
+    import httpx
+
+    url = f"http://127.0.0.1:{args.port}"
+    for _ in range(3):  # warm up: the largest body, scored
+        httpx.post(f"{url}/predict", content=body, timeout=300).raise_for_status()
+    figures = {"before": rss_bytes(process.pid), "answers": Counter()}
+    stop, peak = threading.Event(), {}
+    sampler = threading.Thread(target=sample_peak, args=(process.pid, stop, peak))
+    sampler.start()
+
+    async def clients():
+        await asyncio.gather(
+            *(
+                slow_client(args.port, body, args.send_seconds, figures["answers"])
+                for _ in range(args.clients)
             )
+        )
 
-        start = time.perf_counter()
+    start = time.perf_counter()
+    try:
         asyncio.run(clients())
-        elapsed = time.perf_counter() - start
+    finally:
         stop.set()
         sampler.join()
-        health = httpx.get(f"{url}/health", timeout=10).json()
+    figures["elapsed"], figures["peak"] = time.perf_counter() - start, peak["peak"]
+    figures["health"] = httpx.get(f"{url}/health", timeout=30).json()
+    return figures
+
+
+def run(args: argparse.Namespace, model: str, folder: str) -> None:
+    """Start the service, load it, print the figures against the bound."""
+    body = big_body(args.max_body_bytes, 64, 10_000)
+    process = start_service(args, model)
+    try:
+        figures = load(args, process, body)
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_service(process)
     # a request's texts as Python strings: at most 4 bytes a character (UCS-4)
     one_parse = args.max_body_bytes + 2 * 64 * 10_000 * 4  # body, raw, clean texts
     one_batch = int(
@@ -201,21 +225,23 @@ def run(args: argparse.Namespace, model: str, folder: str) -> None:
         ).stdout.split()[-1]
     )
     bound = args.max_pending * args.max_body_bytes + one_parse + one_batch
-    growth = peak["peak"] - before
+    before, peak = figures["before"], figures["peak"]
     print(f"service_memory: {args.clients} clients, body {len(body):,} bytes each")
-    print(f"  sent over {args.send_seconds:g} s each; all answered in {elapsed:.1f} s")
-    print(f"  answers by status: {dict(sorted(answers.items()))}")
-    print(f"  RSS before: {before / MIB:.0f} MiB; peak: {peak['peak'] / MIB:.0f} MiB")
     print(
-        f"  growth: {growth / MIB:.0f} MiB; bound max_pending × max_body_bytes + "
-        f"one parse + one batch = {bound / MIB:.0f} MiB: "
-        f"{'within' if growth <= bound else 'OVER'}"
+        f"  sent over {args.send_seconds:g} s each; answered in {figures['elapsed']:.1f} s"
+    )
+    print(f"  answers by status: {dict(sorted(figures['answers'].items()))}")
+    print(f"  RSS before: {before / MIB:.0f} MiB; peak: {peak / MIB:.0f} MiB")
+    print(
+        f"  growth: {(peak - before) / MIB:.0f} MiB; bound max_pending × "
+        f"max_body_bytes + one parse + one batch = {bound / MIB:.0f} MiB: "
+        f"{'within' if peak - before <= bound else 'OVER'}"
     )
     print(
         f"  (one parse {one_parse / MIB:.0f} MiB; one batch {one_batch / MIB:.0f} MiB, "
         "measured alone in a fresh process)"
     )
-    print(f"  /health afterwards: {health}")
+    print(f"  /health afterwards: {figures['health']}")
 
 
 def main() -> None:
