@@ -6,8 +6,9 @@ tiny BERT built on the sample corpus (``--tiny``), warms it up, then opens
 ``--max-body-bytes`` (64 texts of multi-byte characters) slowly, in 64 KiB pieces
 over ``--send-seconds``. The service's resident memory is sampled every 20 ms from
 ``/proc``; printed: RSS before, peak RSS, the growth, the answers by status, and the
-documented bound on the growth, ``max_pending × max_body_bytes`` + one request being
-parsed + one batch (the model is in the RSS before).
+documented bound on the growth, ``max_pending × (max_body_bytes`` + the 64 KiB
+uvicorn reads ahead) + one request being parsed + one batch (the model is in the
+RSS before).
 
     python -m quant_sentiment.bench.service_memory --tiny --clients 400
     python -m quant_sentiment.bench.service_memory --model ptq_int8_ort_model \\
@@ -224,22 +225,26 @@ def run(args: argparse.Namespace, model: str, folder: str) -> None:
             check=True,
         ).stdout.split()[-1]
     )
-    bound = args.max_pending * args.max_body_bytes + one_parse + one_batch
+    from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+
+    buffers = args.max_pending * HIGH_WATER_LIMIT  # what uvicorn reads ahead
+    bound = args.max_pending * args.max_body_bytes + buffers + one_parse + one_batch
     before, peak = figures["before"], figures["peak"]
     print(f"service_memory: {args.clients} clients, body {len(body):,} bytes each")
     print(
         f"  sent over {args.send_seconds:g} s each; answered in {figures['elapsed']:.1f} s"
     )
     print(f"  answers by status: {dict(sorted(figures['answers'].items()))}")
-    print(f"  RSS before: {before / MIB:.0f} MiB; peak: {peak / MIB:.0f} MiB")
+    print(f"  RSS before: {before / MIB:.1f} MiB; peak: {peak / MIB:.1f} MiB")
     print(
-        f"  growth: {(peak - before) / MIB:.0f} MiB; bound max_pending × "
-        f"max_body_bytes + one parse + one batch = {bound / MIB:.0f} MiB: "
-        f"{'within' if peak - before <= bound else 'OVER'}"
+        f"  growth: {(peak - before) / MIB:.1f} MiB; bound: max_pending × "
+        f"(max_body_bytes + 64 KiB read ahead) + one parse + one batch = "
+        f"{bound / MIB:.1f} MiB: {'within' if peak - before <= bound else 'OVER'}"
     )
     print(
-        f"  (one parse {one_parse / MIB:.0f} MiB; one batch {one_batch / MIB:.0f} MiB, "
-        "measured alone in a fresh process)"
+        f"  (bodies {args.max_pending * args.max_body_bytes / MIB:.1f} MiB, read "
+        f"ahead {buffers / MIB:.1f} MiB, one parse {one_parse / MIB:.1f} MiB, one "
+        f"batch {one_batch / MIB:.1f} MiB measured alone in a fresh process)"
     )
     print(f"  /health afterwards: {figures['health']}")
 
