@@ -47,3 +47,19 @@ def test_check_text_names_where():
 
 def test_no_cap_when_none():
     assert text_problem("x" * 100_000, max_chars=None) is None
+
+
+def test_the_fast_path_agrees_with_the_character_walk(monkeypatch):
+    """Texts the regular-expression shortcut accepts are those the walk accepts."""
+    import random
+    import re
+
+    from quant_sentiment import textcheck
+
+    pool = ["a", " ", "\t", "\x00", "\x1b", "\x85", "\x9f", "\ud800", "\u200b"]
+    pool += ["\u202e", "é", "€", "😀", "\u3000", "!"]
+    rng = random.Random(0)
+    texts = ["".join(rng.choices(pool, k=rng.randint(1, 6))) for _ in range(3000)]
+    fast = [text_problem(t) for t in texts]
+    monkeypatch.setattr(textcheck, "_SUSPECT", re.compile("."))  # always walk
+    assert fast == [text_problem(t) for t in texts]

@@ -22,11 +22,18 @@ line 12``) and decide to refuse the request, skip the row or stop.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 #: Default character cap, shared by the service (``ServiceLimits.max_chars``), the
 #: ``predict`` command (``--max-chars``) and preprocessing.
 MAX_CHARS = 10_000
+
+#: Every control (Cc) and surrogate (Cs) code point: a text without any of them and
+#: with a visible ASCII character is fine, without the per-character walk (long
+#: texts of the service: ~0.5 µs per character saved).
+_SUSPECT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_VISIBLE = re.compile("[!-~]")
 
 
 class TextProblem(ValueError):
@@ -58,6 +65,13 @@ def text_problem(text: object, max_chars: int | None = MAX_CHARS) -> str | None:
         return f"is not a string (got {type(text).__name__})"
     if max_chars is not None and len(text) > max_chars:
         return f"has {len(text)} characters; at most {max_chars}"
+    if _SUSPECT.search(text) is None and _ASCII_VISIBLE.search(text) is not None:
+        return None
+    return _character_problem(text)
+
+
+def _character_problem(text: str) -> str | None:
+    """:func:`text_problem`'s character rules, character by character."""
     visible = False
     for position, char in enumerate(text):
         category = unicodedata.category(char)

@@ -47,7 +47,14 @@ def client(predictor):
 
 def test_health_model_and_docs(client, predictor):
     health = client.get("/health").json()
-    assert health == {"status": "ok", "variant": "fp32", "pending": 0}
+    assert health == {
+        "status": "ok",
+        "variant": "fp32",
+        "pending": 0,
+        "reading": 0,
+        "queued_texts": 0,
+        "dropped": 0,
+    }
     model = client.get("/model").json()
     assert model["manifest"]["normalisation"] == predictor.manifest["normalisation"]
     assert model["manifest"]["max_length"] == 64
@@ -97,14 +104,14 @@ def test_batcher_batches_queued_requests_and_refuses_when_full():
     """While one call runs, queued requests are scored together in the next call;
     past ``max_pending`` requests in the service, the next is refused."""
     release = threading.Event()
-    calls: list[list[list[str]]] = []
+    calls: list[list[str]] = []
 
-    def run_batch(requests):
-        calls.append(requests)
+    def run_batch(texts):
+        calls.append(texts)
         release.wait(5)
-        return [[t.upper() for t in texts] for texts in requests]
+        return [t.upper() for t in texts]
 
-    batcher = MicroBatcher(run_batch, max_pending=4, max_batch_texts=64)
+    batcher = MicroBatcher(run_batch, max_pending=4, cap=64)
     results, refused = {}, []
 
     async def call(name, texts):
@@ -127,7 +134,7 @@ def test_batcher_batches_queued_requests_and_refuses_when_full():
         await batcher.stop()
 
     anyio.run(main)
-    assert calls == [[["a"]], [["b"], ["c1", "c2"], ["d"]]]
+    assert calls == [["a"], ["b", "c1", "c2", "d"]]
     assert results == {"a": ["A"], "b": ["B"], "c": ["C1", "C2"], "d": ["D"]}
     assert refused == [("e", "overloaded: 4 requests in progress")]
     assert batcher.pending == 0
@@ -166,31 +173,29 @@ def test_overload_through_http(predictor):
         assert client.post("/predict", json={"text": "bagus"}).status_code == 200
 
 
-def test_a_request_empty_after_normalisation_fails_alone(predictor):
-    """In one batched call, the request whose text normalises to nothing gets 422;
-    the others get their predictions."""
-    from quant_sentiment.scoring.service import RequestError, score_requests
+def test_a_request_empty_after_normalisation_fails_alone(predictor, monkeypatch):
+    """A request whose text normalises to nothing gets 422 naming the text; the
+    others get their predictions."""
     from quant_sentiment.textprep import TextPrep
 
     strict = TextPrep({**predictor.prep.settings, "strip_non_letters": True})
-    original, predictor.prep = predictor.prep, strict
-    try:
-        results = score_requests(predictor, [["bagus"], ["bagus", "123 !!"]], 8)
-    finally:
-        predictor.prep = original
-    assert results[0]["predictions"][0]["label"] in LABELS
-    assert isinstance(results[1], RequestError) and results[1].status == 422
-    assert results[1].message == "text(s) [1] are empty after normalisation"
+    monkeypatch.setattr(predictor, "prep", strict)
+    with TestClient(create_app(predictor, LIMITS)) as client:
+        bad = client.post("/predict", json={"texts": ["bagus", "123 !!"]})
+        good = client.post("/predict", json={"text": "bagus"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"] == "text 1 is empty after normalisation"
+    assert good.json()["predictions"][0]["label"] in LABELS
 
 
 def test_max_batch_texts_one_scores_each_request_alone():
-    calls: list[list[list[str]]] = []
+    calls: list[list[str]] = []
 
-    def run_batch(requests):
-        calls.append(requests)
-        return [len(texts) for texts in requests]
+    def run_batch(texts):
+        calls.append(texts)
+        return [len(text) for text in texts]
 
-    batcher = MicroBatcher(run_batch, max_pending=8, max_batch_texts=1)
+    batcher = MicroBatcher(run_batch, max_pending=8, cap=1)
 
     async def main():
         batcher.start()
@@ -200,4 +205,4 @@ def test_max_batch_texts_one_scores_each_request_alone():
         await batcher.stop()
 
     anyio.run(main)
-    assert calls == [[["a"]], [["b", "c"]], [["d"]]]
+    assert calls == [["a"], ["b", "c"], ["d"]]

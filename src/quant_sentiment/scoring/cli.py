@@ -17,7 +17,7 @@ from quant_sentiment.records import FORMATS, STDIN
 from quant_sentiment.textcheck import MAX_CHARS
 
 from .batch import ON_INVALID, OUTPUT_FORMATS
-from .limits import ServiceLimits
+from .limits import ServiceLimits, available_cores
 
 LIMITS = ServiceLimits()
 
@@ -298,6 +298,13 @@ def _records_with_progress(sources: list[str], spec):
     "alone (answers do not depend on it: ONNX dynamic INT8 runs per text).",
 )
 @click.option(
+    "--body-timeout",
+    type=click.FloatRange(0.1),
+    default=LIMITS.body_timeout_s,
+    show_default=True,
+    help="Seconds to receive a whole request body (more: 408).",
+)
+@click.option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -314,14 +321,19 @@ def serve(  # noqa: PLR0913 - one argument per option
     max_body_bytes,
     max_pending,
     max_batch_texts,
+    body_timeout,
     access_log,
     threads,
 ):
-    """Serve the model over HTTP: POST /predict, GET /health, GET /model, /docs."""
+    """Serve the model over HTTP: POST /predict, GET /health, GET /model, /docs.
+
+    --threads defaults to the cores this process may use."""
     import uvicorn
 
-    from .service import create_app
+    from .service import create_app, return_large_buffers_to_the_os
 
+    return_large_buffers_to_the_os()
+    threads = available_cores() if threads is None else threads
     predictor = _load_predictor(model, env, threads)
     limits = ServiceLimits(
         max_texts=max_texts,
@@ -329,6 +341,7 @@ def serve(  # noqa: PLR0913 - one argument per option
         max_body_bytes=max_body_bytes,
         max_pending=max_pending,
         max_batch_texts=max_batch_texts,
+        body_timeout_s=body_timeout,
     )
     uvicorn.run(
         create_app(predictor, limits),
