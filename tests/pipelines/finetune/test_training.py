@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from quant_sentiment import training
 from quant_sentiment.training import (
     LOSSES,
     TrainerSpec,
@@ -45,6 +46,18 @@ def test_training_args_block_is_passed_through_unchanged(tiny_bundle, tmp_path):
     assert trainer.args.output_dir == str(tmp_path)
     assert trainer.args.report_to in ([], ["none"], "none")
     assert trainer.args.use_cpu == (not torch.cuda.is_available())
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_cpu_only_where_the_cpu_has_it(native, monkeypatch, tmp_path, caplog):
+    if torch.cuda.is_available():
+        pytest.skip("the CPU rule does not apply to a CUDA run")
+    monkeypatch.setattr(training, "native_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="quant_sentiment.training"):
+        args = training_arguments(str(tmp_path), {"bf16": True})
+    assert args.bf16 is native
+    assert ("no native bfloat16" in caplog.text) is not native
+    assert training_arguments(str(tmp_path), {"bf16": False}).bf16 is False
 
 
 def test_a_fixed_setting_in_the_block_is_an_error(tmp_path):
