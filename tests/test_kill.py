@@ -29,7 +29,7 @@ import pytest
 
 from tests.conftest import TINY_SCRATCH
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 _DRIVER = r"""
 import os, signal, sys

@@ -43,6 +43,7 @@ def histories(root: Path) -> list[pd.DataFrame]:
     return [pd.read_csv(f) for f in files]
 
 
+@pytest.mark.long
 @pytest.mark.slow  # two tiny 3-epoch fine-tunes, one on 2 processes: 5.5 min at load ~10
 def test_finetune_on_two_processes_matches_one(kedro_project):
     if shutil.which("torchrun") is None:

@@ -133,6 +133,7 @@ def dying_runner(project_path, cell, spec, markers, flag):
     return execute_cell(project_path, cell, spec, markers)
 
 
+@pytest.mark.long
 @pytest.mark.slow  # 4 tiny cells twice (+ half a cell): 20 min on 2 cores at load ~10
 def test_two_workers_give_the_sequential_tables_despite_a_killed_worker(
     kedro_project, tmp_path

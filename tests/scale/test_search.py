@@ -55,6 +55,7 @@ def test_worker_runs_only_the_study_node(tmp_path):
     ]
 
 
+@pytest.mark.long
 @pytest.mark.slow  # 2 worker processes, 4 + 2 tiny trials: 6 min at load ~10
 def test_two_processes_share_one_study_and_resume(kedro_project):
     from quant_sentiment.scale.search import run_search
