@@ -214,27 +214,20 @@ def open_study(hpsearch: dict[str, Any]):
     if str(hpsearch["storage"]).startswith(JOURNAL_PREFIX):
         # Several processes on one machine: an append-only journal with a file lock.
         storage = journal_storage(hpsearch["storage"], f"{SETTING}.storage")
-        return optuna.create_study(
-            study_name=str(hpsearch["study_name"]),
-            storage=storage,
-            load_if_exists=True,
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(seed=int(hpsearch["sampler_seed"])),
-            pruner=_pruner(hpsearch["pruner"]),
+    else:
+        storage_uri = resolve_store_uri(
+            hpsearch["storage"], Path.cwd(), f"{SETTING}.storage"
         )
-    storage_uri = resolve_store_uri(
-        hpsearch["storage"], Path.cwd(), f"{SETTING}.storage"
-    )
-    with warnings.catch_warnings():  # the heartbeat API is marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(
-            storage_uri,
-            heartbeat_interval=60,
-            grace_period=180,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=1
-            ),
-        )
+        with warnings.catch_warnings():  # the heartbeat API is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                storage_uri,
+                heartbeat_interval=60,
+                grace_period=180,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=1
+                ),
+            )
     return optuna.create_study(
         study_name=str(hpsearch["study_name"]),
         storage=storage,
