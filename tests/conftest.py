@@ -177,11 +177,10 @@ def base_normalisation() -> dict:
 def project_config(env: str = "offline"):
     """The project's own configuration (``conf/base`` + ``conf/<env>``), loaded with
     the settings ``kedro run`` uses."""
-    from kedro.config import OmegaConfigLoader
-
+    from quant_sentiment.config import ProjectConfigLoader
     from quant_sentiment.settings import CONFIG_LOADER_ARGS
 
-    return OmegaConfigLoader(
+    return ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         **{**CONFIG_LOADER_ARGS, "default_run_env": env},
     )

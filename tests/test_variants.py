@@ -25,12 +25,12 @@ def registered():
 
 @pytest.fixture(scope="module")
 def catalog():
-    from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
+    from quant_sentiment.config import ProjectConfigLoader
     from quant_sentiment.settings import CONFIG_LOADER_ARGS
 
-    loader = OmegaConfigLoader(
+    loader = ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )

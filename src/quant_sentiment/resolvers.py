@@ -40,34 +40,13 @@ def package_path(package: str, *parts: str) -> str:
     return str(path)
 
 
-def with_labels(model: Any, labels: str | None) -> Any:
-    """``params:model`` with its ``label_map`` replaced by ``labels``, when given.
+def config_node(value: Any) -> Any:
+    """``value`` as an OmegaConf node, so that runtime parameters merge into it.
 
-    Used as ``${with_labels:${globals:model},${runtime_params:data.labels,null}}`` in
-    ``conf/base/parameters.yml``: ``kedro run --params "data.labels=bad meh good"``
-    makes the label map ``{bad: 0, meh: 1, good: 2}`` for every pipeline of that run
-    (a ``--params`` mapping would be merged into the YAML one, not replace it).
-
-    Args:
-        model: The model-level settings (``globals:model``).
-        labels: Label names in id order, separated by spaces; ``None`` or empty
-            keeps the configured ``label_map``.
-
-    Returns:
-        The settings as an OmegaConf node (so that runtime parameters such as
-        ``model.max_length`` still merge into them).
-
-    Raises:
-        ValueError: If a name repeats, or fewer than two names are given.
+    Used as ``model: ${config_node:${globals:model}}`` in ``conf/base/parameters.yml``:
+    a plain ``${globals:model}`` interpolation would be *replaced* by a ``--params
+    model.max_length=64`` mapping (losing the label map) instead of merged with it.
+    The label map itself comes from the chosen dataset (``--params dataset=<name>``,
+    :mod:`quant_sentiment.config`).
     """
-    settings = OmegaConf.create(model)  # a config node: ``--params model.x`` merges in
-    if labels is None or not str(labels).strip():
-        return settings
-    names = str(labels).split()
-    if len(names) < 2 or len(set(names)) != len(names):  # noqa: PLR2004
-        raise ValueError(
-            f"data.labels must name at least two distinct labels in id order, "
-            f"separated by spaces (e.g. 'negative neutral positive'), got {labels!r}"
-        )
-    settings.label_map = {name: i for i, name in enumerate(names)}
-    return settings
+    return OmegaConf.create(value)

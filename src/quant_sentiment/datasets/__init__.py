@@ -9,6 +9,7 @@ from quant_sentiment.datasets.run_reports import RunReportsDataset
 from quant_sentiment.datasets.sentence_transformer_folder import (
     SentenceTransformerFolderDataset,
 )
+from quant_sentiment.datasets.source_lines import SourceLinesDataset
 from quant_sentiment.datasets.variant_folder import VariantFolderDataset
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "RawLinesDataset",
     "RunReportsDataset",
     "SentenceTransformerFolderDataset",
+    "SourceLinesDataset",
     "VariantFolderDataset",
 ]

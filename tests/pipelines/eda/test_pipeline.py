@@ -117,12 +117,12 @@ def test_structure_one_eda_namespace_and_no_reparsing():
 
 
 def test_catalog_factories_resolve_view_datasets():
-    from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
+    from quant_sentiment.config import ProjectConfigLoader
     from quant_sentiment.settings import CONFIG_LOADER_ARGS
 
-    loader = OmegaConfigLoader(
+    loader = ProjectConfigLoader(
         str(PROJECT_ROOT / "conf"), env="offline", **CONFIG_LOADER_ARGS
     )
     catalog = DataCatalog.from_config(loader["catalog"])

@@ -18,12 +18,12 @@ NA_LIKE = ["NULL", "N/A", "nan", "NA", "None", "null", "n/a", "NaN", "#N/A", "<N
 @pytest.fixture
 def project_catalog(tmp_path, monkeypatch):
     """The project's own catalog (conf/base + conf/offline), writing under tmp_path."""
-    from kedro.config import OmegaConfigLoader
     from kedro.io import DataCatalog
 
+    from quant_sentiment.config import ProjectConfigLoader
     from quant_sentiment.settings import CONFIG_LOADER_ARGS
 
-    loader = OmegaConfigLoader(
+    loader = ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )

@@ -194,7 +194,10 @@ def test_quality_report_collects_every_dropped_row():
             ("clean", clean),
         )
     }
-    report, dropped = build_quality_report({"x": 1}, dedup, **per_split)
+    subsample = {"max_train_rows": None, "subsampled": False}
+    report, dropped = build_quality_report(
+        {"x": 1}, dedup, subsample, dedup.iloc[0:0], **per_split
+    )
     assert list(report["splits"]) == ["train", "valid", "test"]
     assert report["rows_dropped_total"] == 2
     assert report["splits"]["train"]["invalid_by_check"] == {"undecodable": 1}

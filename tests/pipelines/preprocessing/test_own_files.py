@@ -116,7 +116,7 @@ def test_unknown_labels_suggest_data_labels(tmp_path):
         run_validate(
             tmp_path, CSV, label_map={"positive": 0, "negative": 1}, **CSV_LAYOUT
         )
-    assert '--params "data.labels=bad good meh"' in str(err.value)
+    assert '--params "dataset=files,data.labels=bad good meh"' in str(err.value)
 
 
 # ------------------------------------------------------- the documented kedro run
@@ -136,23 +136,20 @@ def _write_own_files(folder: Path) -> None:
         own.to_csv(folder / name, index=False, quoting=csv.QUOTE_NONNUMERIC)
 
 
-def _own_params(folder: Path, **validation) -> dict:
+def _own_params(folder: Path, **layout) -> dict:
     return {
+        "dataset": "files",
         "data": {
             "raw_dir": str(folder),
             "raw_suffix": ".csv",
             "valid_file": "dev.csv",
             "labels": "bad meh good",
-        },
-        "preprocessing": {
-            "validation": {
-                "separator": "comma",
-                "quoted": True,
-                "header": True,
-                "text_column": "review",
-                "label_column": "rating",
-                **validation,
-            }
+            "separator": "comma",
+            "quoted": True,
+            "header": True,
+            "text_column": "review",
+            "label_column": "rating",
+            **layout,
         },
     }
 
@@ -168,7 +165,7 @@ def test_own_csv_files_through_the_preprocessing_run(kedro_project, tmp_path):
     report = json.loads(
         _newest(
             kedro_project,
-            "data/08_reporting/sample_minilm/preprocessing_report.json/*/*",
+            "data/08_reporting/files_minilm/preprocessing_report.json/*/*",
         ).read_text()
     )
     assert {s: report["splits"][s]["rows_out"] for s in report["splits"]} == {
@@ -182,7 +179,7 @@ def test_own_csv_files_through_the_preprocessing_run(kedro_project, tmp_path):
         "meh": 60,
     }
     clean = pd.read_csv(
-        _newest(kedro_project, "data/03_primary/sample_minilm/clean_valid.csv/*/*"),
+        _newest(kedro_project, "data/03_primary/files_minilm/clean_valid.csv/*/*"),
         keep_default_na=False,
     )
     assert set(clean["source"]) == {str(own / "dev.csv")}
@@ -202,7 +199,7 @@ def test_own_files_missing_column_stops_the_run(kedro_project, tmp_path):
     params = _own_params(own, text_column="comment")
     with pytest.raises(DataValidationError) as err:
         run_session(kedro_project, "preprocessing", runtime_params=params)
-    assert "column 'comment' (preprocessing.validation.text_column)" in str(err.value)
+    assert "column 'comment' (data.text_column)" in str(err.value)
     assert str(own) in str(err.value)
 
 
@@ -213,9 +210,12 @@ def test_own_files_missing_file_names_the_parameters(kedro_project, tmp_path):
         run_session(
             kedro_project,
             "preprocessing",
-            runtime_params={"data": {"raw_dir": str(tmp_path / "nope")}},
+            runtime_params={
+                "dataset": "files",
+                "data": {"raw_dir": str(tmp_path / "nope"), "labels": "a b"},
+            },
         )
     message = str(err.value)
     assert f"'{tmp_path / 'nope'}/" in message
-    assert "point --params data.raw_dir" in message
+    assert "data.raw_dir" in message
     assert "SmSA" not in message and "--env=offline" not in message

@@ -5,11 +5,10 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
-from quant_sentiment.datasets import RawLinesDataset
 from quant_sentiment.pipelines.preprocessing import create_pipeline
-from tests.conftest import LABEL_MAP, SAMPLE_DIR
+from tests.conftest import SAMPLE_DIR
 
-from .conf_params import base_parameters
+from .conf_params import own_files_spec, preprocessing_inputs
 
 SPLITS = ("train", "valid", "test")
 # Catalog names other pipelines and users read: they must stay the pipeline's outputs.
@@ -23,19 +22,8 @@ PUBLIC_OUTPUTS = {
 
 
 def sample_catalog(tmp_path, raw_dir=SAMPLE_DIR, **validation) -> DataCatalog:
-    catalog = DataCatalog(
-        {f"raw_{s}": RawLinesDataset(str(raw_dir / f"{s}.tsv")) for s in SPLITS}
-    )
-    catalog["params:model.label_map"] = LABEL_MAP
-    catalog["params:preprocessing.validation"] = base_parameters(
-        "preprocessing", "validation", **validation
-    )
-    catalog["params:preprocessing.normalisation"] = base_parameters(
-        "preprocessing", "normalisation"
-    )
-    catalog["params:preprocessing.deduplicate"] = base_parameters(
-        "preprocessing", "deduplicate"
-    )
+    catalog = DataCatalog({})
+    preprocessing_inputs(catalog, own_files_spec(raw_dir), **validation)
     for s in SPLITS:
         catalog[f"clean_{s}"] = CSVDataset(filepath=str(tmp_path / f"clean_{s}.csv"))
         for name in ("validated", "invalid_rows"):
@@ -61,6 +49,8 @@ def test_structure_namespaces_and_public_names():
         "params:preprocessing.validation",
         "params:preprocessing.normalisation",
         "params:preprocessing.deduplicate",
+        "params:preprocessing.subsample",
+        "params:dataset_spec",
     }
     # the namespaces group nodes; no dataset name carries a namespace prefix
     assert not any("." in d for d in pipeline.datasets() if not d.startswith("params:"))

@@ -19,7 +19,11 @@ from quant_sentiment.pipelines.preprocessing.nodes import (
     validate_rows,
 )
 from tests.conftest import LABEL_MAP
-from tests.pipelines.preprocessing.conf_params import base_parameters
+from tests.pipelines.preprocessing.conf_params import (
+    base_parameters,
+    own_files_spec,
+    preprocessing_inputs,
+)
 
 GOOD = b"enak sekali\tpositive\nbiasa saja\tneutral\nburuk\tnegative\n"
 DEFAULTS = {"on_invalid": "error"}
@@ -128,7 +132,8 @@ def test_byte_order_mark_is_stripped_and_reported(tmp_path, caplog):
             ("clean", clean),
         )
     }
-    report, dropped = build_quality_report({}, none, **per_split)
+    subsample = {"max_train_rows": None, "subsampled": False}
+    report, dropped = build_quality_report({}, none, subsample, none, **per_split)
     assert report["splits"]["train"]["byte_order_mark"] is True
     assert report["splits"]["train"]["modified_by_check"] == {"byte_order_mark": 1}
     assert report["rows_dropped_total"] == 0
@@ -146,7 +151,7 @@ def test_unknown_labels_are_listed_with_counts_and_the_setting(tmp_path):
     assert message.startswith(f"{tmp_path / 'train.tsv'}: 9 invalid row(s) of 9")
     assert "unknown label: 9 row(s), lines 1, 2, 3, 4, 5, ... (9 in all)" in message
     assert "labels found: '-1' (3), '0' (3), '1' (3)" in message
-    assert "model.label_map (conf/base/globals.yml)" in message
+    assert "datasets.<name>.labels" in message
 
 
 def test_undecodable_bytes_point_to_the_encoding_setting(tmp_path):
@@ -222,22 +227,12 @@ def test_pipeline_reports_every_change(tmp_path):
         "valid": GOOD,
         "test": GOOD,
     }
-    catalog = DataCatalog(
-        {
-            f"raw_{s}": RawLinesDataset(str(tmp_path / f"{s}.tsv"))
-            for s in payloads
-            if (tmp_path / f"{s}.tsv").write_bytes(payloads[s])
-        }
-    )
-    catalog["params:model.label_map"] = LABEL_MAP
-    catalog["params:preprocessing.validation"] = base_parameters(
-        "preprocessing", "validation", max_chars=12
-    )
+    for split, payload in payloads.items():
+        (tmp_path / f"{split}.tsv").write_bytes(payload)
+    catalog = DataCatalog({})
+    preprocessing_inputs(catalog, own_files_spec(tmp_path), max_chars=12)
     catalog["params:preprocessing.normalisation"] = base_parameters(
         "preprocessing", "normalisation", lowercase=False
-    )
-    catalog["params:preprocessing.deduplicate"] = base_parameters(
-        "preprocessing", "deduplicate"
     )
     catalog["clean_train"] = CSVDataset(
         filepath=str(tmp_path / "clean_train.csv"),

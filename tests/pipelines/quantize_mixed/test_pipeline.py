@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from quant_sentiment.config import ProjectConfigLoader
 from quant_sentiment.datasets import VariantFolderDataset
 from quant_sentiment.pipelines.quantize_mixed import create_pipeline
 from quant_sentiment.settings import CONFIG_LOADER_ARGS
@@ -23,8 +23,8 @@ N_GROUPS = 17
 
 
 @pytest.fixture(scope="module")
-def config() -> OmegaConfigLoader:
-    return OmegaConfigLoader(
+def config() -> ProjectConfigLoader:
+    return ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )

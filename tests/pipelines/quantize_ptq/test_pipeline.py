@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 
+from quant_sentiment.config import ProjectConfigLoader
 from quant_sentiment.datasets import VariantFolderDataset
 from quant_sentiment.pipelines.quantize_ptq import create_pipeline
 from quant_sentiment.settings import CONFIG_LOADER_ARGS
@@ -20,8 +20,8 @@ VARIANTS = [v.name for v in produced_by("quantize_ptq")]
 
 
 @pytest.fixture(scope="module")
-def config() -> OmegaConfigLoader:
-    return OmegaConfigLoader(
+def config() -> ProjectConfigLoader:
+    return ProjectConfigLoader(
         conf_source=str(PROJECT_ROOT / "conf"),
         **{**CONFIG_LOADER_ARGS, "default_run_env": "offline"},
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from quant_sentiment.corpora import label_columns, label_of
 from quant_sentiment.normalise import normalisation_steps
 from quant_sentiment.records import Line, Row, TableParser, decode_lines
 from quant_sentiment.textcheck import text_problem
@@ -36,7 +37,6 @@ FINDING_COLUMNS = ["source", "line", "text", "label", "check", "reason", "action
 _MAX_LISTED = 10
 _MAX_LINES = 5
 _SETTING = "preprocessing.validation"
-_LABEL_MAP_SETTING = "model.label_map (conf/base/globals.yml)"
 _SETTINGS = (
     "encoding",
     "separator",
@@ -66,7 +66,15 @@ _CHECK_TITLES = {
     "too_long": "text too long",
     "unclosed_quote": "unclosed quote",
     "invalid_text": "unusable text",
+    "label_rule": "label columns inconsistent",
 }
+
+
+def _name(settings: dict, key: str) -> str:
+    """Where the setting ``key`` lives: the dataset registry entry's key when the
+    settings came from one (``settings["names"]``), else ``preprocessing.validation``."""
+    default = "datasets.<name>.labels" if key == "labels" else f"{_SETTING}.{key}"
+    return (settings.get("names") or {}).get(key, default)
 
 
 class DataValidationError(ValueError):
@@ -121,16 +129,17 @@ def _check_hint(
         listed = ", ".join(f"{label!r} ({n})" for label, n in found.items())
         return (
             f"labels found: {listed}; expected one of {sorted(label_map)}. If these "
-            f"are the same classes under other names, map them in {_LABEL_MAP_SETTING}"
-            f", or for one run name the file's labels in the id order you want, "
-            f"e.g. "
-            f'--params "data.labels={" ".join(sorted(map(str, found.index)))}"'
+            f"are the same classes under other names, map them in "
+            f"{_name(settings, 'labels')}, or for your own files name the file's "
+            f"labels in the id order you want, e.g. "
+            f'--params "dataset=files,data.labels='
+            f'{" ".join(sorted(map(str, found.index)))}"'
         )
     if check == "undecodable":
         return (
             f"not valid {settings['encoding']} (first: {group['reason'].iloc[0]}); if "
             f"the file uses another encoding (e.g. cp1252, latin-1), set "
-            f"{_SETTING}.encoding"
+            f"{_name(settings, 'encoding')}"
         )
     if check == "column_count":
         layout = settings["layout"]
@@ -139,8 +148,18 @@ def _check_hint(
         else:
             shape = f"{layout['columns']} fields separated by {settings['separator']!r}"
         return (
-            f"each line must be {shape} ({_SETTING}.separator, .quoted, .header, "
-            f".text_column, .label_column)"
+            f"each line must be {shape} ("
+            + ", ".join(
+                _name(settings, k)
+                for k in (
+                    "separator",
+                    "quoted",
+                    "header",
+                    "text_column",
+                    "label_column",
+                )
+            )
+            + ")"
         )
     if check == "too_long":
         return (
@@ -209,8 +228,19 @@ def _column_index(
     role: str, header: list[str] | None, settings: dict, source: str
 ) -> int:
     """0-based index of the ``text`` or ``label`` column (a name needs a header)."""
-    key = f"{_SETTING}.{role}_column"
-    value = settings[f"{role}_column"]
+    return _index(
+        settings[f"{role}_column"],
+        _name(settings, f"{role}_column"),
+        header,
+        settings,
+        source,
+    )
+
+
+def _index(
+    value: Any, key: str, header: list[str] | None, settings: dict, source: str
+) -> int:
+    """0-based index of the column ``value`` (a name needs a header)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         if header is not None and value >= len(header):
             raise DataValidationError(
@@ -225,7 +255,7 @@ def _column_index(
     if header is None:
         raise ValueError(
             f"{key} is the column name {value!r}, which needs a header line: set "
-            f"{_SETTING}.header: true, or give a 0-based column index."
+            f"{_name(settings, 'header')}: true, or give a 0-based column index."
         )
     if header.count(value) != 1:
         problem = "is not in" if value not in header else "occurs twice in"
@@ -250,22 +280,33 @@ def _layout(header_row: Row | None, settings: dict, source: str) -> tuple[dict, 
         if header_row.problem is not None:
             raise DataValidationError(
                 f"{source}, line {header_row.line} (header): {header_row.problem}; "
-                f"set {_SETTING}.encoding to the file's encoding."
+                f"set {_name(settings, 'encoding')} to the file's encoding."
             )
         if header_row.bom:
             findings.append((source, header_row.line, None, None, *_BOM_FINDING))
         header = [name.strip() for name in header_row.fields]
         settings["parser"].width = len(header)
     text = _column_index("text", header, settings, source)
-    label = _column_index("label", header, settings, source)
-    if text == label:
+    rule = settings.get("label_rule") or {"column": settings["label_column"], "map": {}}
+    label_name = _name(settings, "label_column")
+    labels = {
+        str(c): _index(c, label_name, header, settings, source)
+        for c in label_columns(rule)
+    }
+    keep = {
+        str(c): _index(c, _name(settings, "columns"), header, settings, source)
+        for c in settings.get("keep_columns") or []
+    }
+    if text in labels.values():
         raise ValueError(
-            f"{_SETTING}.text_column and .label_column are the same column ({text})"
+            f"{_name(settings, 'text_column')} and {label_name} are the same column "
+            f"({text})"
         )
-    columns = len(header) if header else max(text, label) + 1
-    roles = {text: "text", label: "label"}
+    columns = len(header) if header else max(text, *labels.values(), *keep.values()) + 1
+    roles = {text: "text", **{i: "label" for i in labels.values()}}
     names = header or [roles.get(i, f"column {i}") for i in range(columns)]
-    return {"columns": columns, "text": text, "label": label, "names": names}, findings
+    layout = {"columns": columns, "text": text, "labels": labels, "rule": rule}
+    return {**layout, "keep": keep, "names": names}, findings
 
 
 def _text_finding(text: str) -> str | None:
@@ -311,9 +352,14 @@ def _check_row(  # noqa: PLR0911 - one return per outcome of the checks
                 f"with \\r-only line endings must be converted to \\n)"
             )
         return None, [*found, (decoded, None, "column_count", reason, "dropped")]
-    text, label = fields[layout["text"]], fields[layout["label"]].strip()
+    text = fields[layout["text"]]
+    label, problem = label_of(
+        {key: fields[i].strip() for key, i in layout["labels"].items()}, layout["rule"]
+    )
     if not text.strip():
         return None, [*found, (text, label, "empty_text", "empty text", "dropped")]
+    if problem:
+        return None, [*found, (text, None, "label_rule", problem, "dropped")]
     if label not in label_map:
         reason = f"unknown label {label!r} (expected one of {sorted(label_map)})"
         return None, [*found, (text, label, "unknown_label", reason, "dropped")]
@@ -397,12 +443,14 @@ def validate_rows(
     source = _file_of(raw)
     rows_in, findings = _data_rows(raw, settings, source)
     good = []
+    keep = settings["layout"]["keep"]
     for row in rows_in:
         kept, found = _check_row(row, label_map, settings)
         findings += [(source, row.line, *f) for f in found]
         if kept is not None:
-            good.append((source, row.line, *kept))
-    rows = pd.DataFrame(good, columns=["source", "line", "text", "label"])
+            extra = [row.fields[i].strip() for i in keep.values()]
+            good.append((source, row.line, *kept, *extra))
+    rows = pd.DataFrame(good, columns=["source", "line", "text", "label", *keep])
     invalid = pd.DataFrame(findings, columns=FINDING_COLUMNS)
     dropped = invalid[invalid["action"] == "dropped"]
     n_rows = len(rows_in)
@@ -631,6 +679,8 @@ def deduplicate_and_check_leakage(
 def build_quality_report(
     duplicates: dict[str, Any],
     deduplicated: pd.DataFrame,
+    subsample: dict[str, Any],
+    subsampled: pd.DataFrame,
     **per_split: Any,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Collect what every step found and removed into one report and one table.
@@ -638,6 +688,8 @@ def build_quality_report(
     Args:
         duplicates: The report of ``deduplicate_and_check_leakage``.
         deduplicated: Train rows it dropped.
+        subsample: The report of ``subsample_train``.
+        subsampled: Train rows left out of the subsample.
         **per_split: For every split ``<s>`` (in report order): ``<s>_invalid`` (rows
             ``validate_rows`` rejected), ``<s>_stats`` (``normalise_texts`` stats),
             ``<s>_emptied`` (rows emptied by normalisation) and ``<s>_clean``.
@@ -685,7 +737,7 @@ def build_quality_report(
             "label_counts": clean["label"].value_counts().sort_index().to_dict(),
         }
         parts += [invalid.assign(split=split), emptied.assign(split=split)]
-    parts.append(deduplicated.assign(split="train"))
+    parts += [deduplicated.assign(split="train"), subsampled.assign(split="train")]
     dropped = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
@@ -695,7 +747,11 @@ def build_quality_report(
     report = {
         "splits": splits,
         "duplicates_and_leakage": duplicates,
+        "train_subsample": subsample,
         "rows_dropped_total": int((dropped["action"] == "dropped").sum()),
-        "rows_modified_total": int((dropped["action"] != "dropped").sum()),
+        "rows_modified_total": int(
+            (~dropped["action"].isin(["dropped", "not_sampled"])).sum()
+        ),
+        "rows_not_sampled": int((dropped["action"] == "not_sampled").sum()),
     }
     return report, dropped

@@ -7,7 +7,8 @@ data-quality report. Namespaces group the nodes (kedro-viz, ``--namespaces``) wi
 renaming datasets: the catalog names below are the ones users and the ``eda`` pipeline
 read.
 
-Per split ``<s>``: ``raw_<s>`` → ``validated_<s>`` and ``invalid_rows_<s>`` (versioned
+Per split ``<s>``: ``raw_<s>`` (the chosen dataset's files, ``--params
+dataset=<name>``) → ``validated_<s>`` and ``invalid_rows_<s>`` (versioned
 catalog datasets, read by ``eda``'s raw view) → ``clean_<s>``.
 """
 
@@ -17,8 +18,9 @@ from .nodes import (
     build_quality_report,
     deduplicate_and_check_leakage,
     normalise_texts,
-    validate_rows,
 )
+from .sampling import subsample_train
+from .sources import read_split_rows
 
 NAMESPACE = "preprocessing"
 SPLITS = ("train", "valid", "test")
@@ -37,8 +39,13 @@ def _split_template() -> Pipeline:
     return Pipeline(
         [
             Node(
-                validate_rows,
-                inputs=["raw", LABEL_MAP, "params:preprocessing.validation"],
+                read_split_rows,
+                inputs=[
+                    "raw",
+                    LABEL_MAP,
+                    "params:preprocessing.validation",
+                    "params:dataset_spec",
+                ],
                 outputs=["validated", "invalid_rows"],
                 name="validate_rows",
             ),
@@ -86,17 +93,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:preprocessing.deduplicate",
                 ],
                 outputs=[
-                    *(f"clean_{s}" for s in SPLITS),
+                    "deduplicated_train",
+                    "clean_valid",
+                    "clean_test",
                     "duplicate_report",
                     "deduplicated_rows",
                 ],
                 name="deduplicate_and_check_leakage",
             ),
             Node(
+                subsample_train,
+                inputs=[
+                    "deduplicated_train",
+                    "params:preprocessing.subsample",
+                    "params:dataset_spec",
+                ],
+                outputs=["clean_train", "subsample_report", "subsampled_rows"],
+                name="subsample_train",
+            ),
+            Node(
                 build_quality_report,
                 inputs={
                     "duplicates": "duplicate_report",
                     "deduplicated": "deduplicated_rows",
+                    "subsample": "subsample_report",
+                    "subsampled": "subsampled_rows",
                     **report_inputs,
                 },
                 outputs=["preprocessing_report", "preprocessing_dropped_rows"],

@@ -1,0 +1,106 @@
+"""Every built-in registry entry through the preprocessing pipeline, on the real files
+in ../shared/data (skipped where they are absent)."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from kedro_datasets.pickle import PickleDataset
+
+from quant_sentiment.corpora import resolve
+from quant_sentiment.pipelines.preprocessing import create_pipeline
+from tests.conftest import PROJECT_ROOT
+
+from .conf_params import preprocessing_inputs
+
+SHARED = PROJECT_ROOT.parent / "shared" / "data"
+REGISTRY = yaml.safe_load((PROJECT_ROOT / "conf/base/datasets.yml").read_text())
+pytestmark = pytest.mark.skipif(
+    not SHARED.is_dir(), reason="../shared/data is not beside the project"
+)
+
+
+def _from_shared(spec: dict) -> dict:
+    """``spec`` reading the files from their mirror folder (absolute paths)."""
+    spec = copy.deepcopy(spec)
+    for part in spec["parts"]:
+        for file in part["files"].values():
+            name = Path(file["path"]).name
+            mirrors = [PROJECT_ROOT / d / name for d in file["mirror_dirs"]]
+            local = PROJECT_ROOT / file["path"]
+            file["path"] = str(next((m for m in mirrors if m.is_file()), local))
+    return spec
+
+
+def _run(tmp_path, name: str, **params) -> tuple[dict, DataCatalog]:
+    catalog = DataCatalog({})
+    for split in ("train", "valid", "test"):
+        catalog[f"clean_{split}"] = PickleDataset(filepath=str(tmp_path / split))
+    preprocessing_inputs(catalog, _from_shared(resolve(name, REGISTRY)))
+    for key, value in params.items():
+        catalog[f"params:preprocessing.{key}"] = value
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    return outputs["preprocessing_report"].load(), catalog
+
+
+@pytest.mark.parametrize(
+    "name, rows, labels",
+    [
+        ("smsa", (11000, 1260, 500), 3),
+        ("nusax_toba_batak", (500, 100, 400), 3),
+        ("nusax_all", (6000, 1200, 4800), 3),
+        ("id_hatespeech_severity", (10535, 1317, 1317), 4),
+        ("id_hatespeech_hs", (10535, 1317, 1317), 2),
+        ("id_hatespeech_abusive", (10535, 1317, 1317), 2),
+    ],
+)
+def test_entry_rows_per_split(tmp_path, name, rows, labels):
+    report, catalog = _run(tmp_path, name)
+    splits = report["splits"]
+    assert tuple(splits[s]["rows_out"] for s in ("train", "valid", "test")) == rows
+    assert len(splits["train"]["label_counts"]) == labels
+    clean = catalog.load("clean_test")
+    spec = resolve(name, REGISTRY)
+    assert set(spec["meta_columns"]) <= set(clean.columns)
+
+
+def test_severity_labels_match_the_file_and_the_split_is_stratified(tmp_path):
+    report, catalog = _run(tmp_path, "id_hatespeech_severity")
+    total = Counter()
+    for split in ("train", "valid", "test"):
+        total.update(report["splits"][split]["label_counts"])
+    # README: none 7,608; weak 3,383; moderate 1,705; strong 473
+    assert total == {"none": 7608, "weak": 3383, "moderate": 1705, "strong": 473}
+    test = report["splits"]["test"]["label_counts"]
+    assert test["strong"] == pytest.approx(47, abs=1)
+
+
+def test_pooled_nusax_keeps_the_language_and_the_parallel_id(tmp_path):
+    _, catalog = _run(tmp_path, "nusax_all")
+    test = catalog.load("clean_test")
+    assert test.groupby("language").size().to_dict() == {
+        lang: 400 for lang in test["language"].unique()
+    }
+    assert test["language"].nunique() == 12
+    per_id = test.groupby("id")["label"].nunique()
+    assert (per_id == 1).all()  # the same sentence has one label in every language
+
+
+def test_subsample_is_stratified_and_reported(tmp_path):
+    report, catalog = _run(
+        tmp_path,
+        "id_hatespeech_severity",
+        subsample={"max_train_rows": 1000, "seed": 3},
+    )
+    train = catalog.load("clean_train")
+    assert len(train) == 1000
+    counts = train["label"].value_counts().to_dict()
+    assert counts["strong"] == pytest.approx(1000 * 379 / 10535, abs=1)
+    assert report["train_subsample"]["rows_in"] == 10535
+    assert report["rows_not_sampled"] == 9535
