@@ -220,3 +220,65 @@ def test_switch_sets_run_folder_label_map_and_spec():
 def test_unknown_dataset_stops_the_config_loader():
     with pytest.raises(DatasetConfigError, match="no such dataset"):
         _loader(dataset="smsaa")
+
+
+def _raw(tmp_path, payload: bytes, split: str = "train"):
+    from quant_sentiment.datasets import SourceLinesDataset
+
+    path = tmp_path / "hs.csv"
+    path.write_bytes(payload)
+    spec = resolve("id_hatespeech_severity", REGISTRY)
+    spec["parts"][0]["files"] = {"all": {"path": str(path), "mirror_dirs": []}}
+    return SourceLinesDataset(spec["parts"], split).load(), spec
+
+
+def _policy(**changes):
+    policy = yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/parameters_preprocessing.yml").read_text()
+    )["preprocessing"]["validation"]
+    return {**policy, **changes}
+
+
+HS_HEADER = b"Tweet,HS,Abusive,HS_Weak,HS_Moderate,HS_Strong\r\n"
+
+
+def test_derived_label_rows_are_checked_and_reported(tmp_path):
+    from quant_sentiment.pipelines.preprocessing.sources import read_split_rows
+
+    rows = [b"ok %d,0,0,0,0,0\r\n" % i for i in range(12)]
+    rows += [b"weak %d,1,0,1,0,0\r\n" % i for i in range(12)]
+    rows += [b"strong %d,1,1,0,0,1\r\n" % i for i in range(12)]
+    rows += [b"moderate %d,1,0,0,1,0\r\n" % i for i in range(12)]
+    rows.append(b"bad,1,0,0,0,0\r\n")  # HS with no level: refused, named
+    raw, spec = _raw(tmp_path, HS_HEADER + b"".join(rows))
+    label_map = {name: i for i, name in enumerate(spec["labels"])}
+    kept, invalid = read_split_rows(raw, label_map, _policy(on_invalid="drop"), spec)
+    assert invalid[["line", "check", "reason"]].values.tolist() == [
+        [50, "label_rule", "HS is 1 but none of HS_Weak, HS_Moderate, HS_Strong is set"]
+    ]
+    assert sorted(kept["label"].unique()) == ["moderate", "none", "strong", "weak"]
+    # the other splits of the one file: disjoint, together all 48 valid rows
+    others = [
+        read_split_rows(
+            _raw(tmp_path, HS_HEADER + b"".join(rows), s)[0],
+            label_map,
+            _policy(on_invalid="drop"),
+            spec,
+        )
+        for s in ("valid", "test")
+    ]
+    texts = [set(kept["text"]), *(set(r[0]["text"]) for r in others)]
+    assert sum(map(len, texts)) == 48 and len(set.union(*texts)) == 48
+    assert all(r[1].empty for r in others)  # invalid rows are reported once, in train
+
+
+def test_missing_derived_label_column_names_the_setting(tmp_path):
+    from quant_sentiment.pipelines.preprocessing.nodes import DataValidationError
+    from quant_sentiment.pipelines.preprocessing.sources import read_split_rows
+
+    raw, spec = _raw(tmp_path, b"Tweet,HS,HS_Weak,HS_Moderate\r\nx,0,0,0\r\n")
+    with pytest.raises(DataValidationError) as err:
+        read_split_rows(raw, {"none": 0}, _policy(), spec)
+    assert "column 'HS_Strong' (datasets.id_hatespeech_severity.label) is not in" in (
+        str(err.value)
+    )
