@@ -146,9 +146,31 @@ def resolve(
         )
     entry = entries[name]
     _check_keys(name, entry)
-    if "pool" in entry:
-        return _pooled(name, entry, entries)
-    return _single(name, entry)
+    spec = _pooled(name, entry, entries) if "pool" in entry else _single(name, entry)
+    _guard_references(spec, entries, registry, runtime_params)
+    return spec
+
+
+def _guard_references(
+    spec: dict[str, Any],
+    entries: Mapping[str, Any],
+    registry: Mapping[str, Any],
+    runtime_params: Mapping[str, Any] | None,
+) -> None:
+    """Resolve the entries of ``leakage_guard.against`` into ``references`` (their
+    valid/test files are read for the guard, :mod:`quant_sentiment.leakage`)."""
+    guard = spec["leakage_guard"]
+    if not guard:
+        return
+    for other in guard["against"]:
+        if other not in entries or other == spec["name"]:
+            raise DatasetConfigError(
+                f"datasets.{spec['name']}.leakage_guard.against: {other!r} is not "
+                f"another registry entry"
+            )
+    guard["references"] = {
+        other: resolve(other, registry, runtime_params) for other in guard["against"]
+    }
 
 
 def _check_keys(name: str, entry: Mapping[str, Any]) -> None:

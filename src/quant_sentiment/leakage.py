@@ -33,6 +33,8 @@ from scipy import sparse
 MATCH_COLUMNS = ["text_index", "reference_index", "jaccard"]
 #: The ``check`` of rows :func:`guard_train` removes.
 CHECK = "near_duplicate"
+#: The column naming where a row's text comes from (``across_parts``).
+ORIGIN = "origin"
 _WORD = re.compile(r"\w+")
 _CHUNK_ROWS = 2048
 _EXAMPLES = 5
@@ -231,3 +233,103 @@ def guard_train(
         ],
     }
     return kept, removed, report
+
+
+def apply_guard(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    guard_spec: Mapping[str, Any] | None,
+    reference_frames: Mapping[str, pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """A dataset's ``leakage_guard`` applied to its train split.
+
+    Args:
+        train: Train rows (``text``; with ``across_parts``, also ``origin``).
+        valid: Valid rows (same columns).
+        test: Test rows (same columns).
+        guard_spec: The resolved entry's ``leakage_guard`` (``threshold``, ``ngram``,
+            ``across_parts``, ``against``), or ``None`` (no guard).
+            ``across_parts``: a train row is removed when it near-duplicates a valid
+            or test row of a *different* ``origin`` (pooled entries: NusaX was
+            translated from SmSA). ``against``: a train row is removed when it
+            near-duplicates any text of ``reference_frames[name]`` for a listed name.
+        reference_frames: Entry name → its valid and test rows (``text``), for every
+            name in ``against``.
+
+    Returns:
+        ``(kept, removed, report)`` as :func:`guard_train`, the train row order kept;
+        the report adds ``enabled``, ``across_parts``, ``against`` and
+        ``removed_by_reference`` (rows counted under their best match), and its
+        ``by_reference`` is summed over the origins of train.
+
+    Raises:
+        ValueError: If ``against`` names an entry missing from ``reference_frames``,
+            or ``across_parts`` is set and a frame has no ``origin`` column.
+    """
+    if not guard_spec:
+        empty = train.iloc[0:0].assign(check=CHECK, reason="")
+        return train, empty, {"enabled": False}
+    against = [str(a) for a in guard_spec.get("against") or []]
+    missing = [a for a in against if a not in reference_frames]
+    if missing:
+        raise ValueError(
+            f"leakage_guard.against names {missing}, whose valid/test rows were not "
+            f"given (have: {sorted(reference_frames)})"
+        )
+    across = bool(guard_spec.get("across_parts"))
+    if across and not all(ORIGIN in f for f in (train, valid, test)):
+        raise ValueError(
+            f"leakage_guard.across_parts needs an {ORIGIN!r} column in train, valid "
+            f"and test"
+        )
+    ngram, threshold = int(guard_spec["ngram"]), float(guard_spec["threshold"])
+    train = train.reset_index(drop=True)
+    fixed = {f"{a} valid+test": reference_frames[a] for a in against}
+    held_out = pd.concat([valid, test], ignore_index=True)
+    groups = train.groupby(ORIGIN, sort=False) if across else [(None, train)]
+    kept_parts, removed_parts, reports = [], [], []
+    for origin, rows in groups:
+        references = dict(fixed)
+        if across:
+            for other in pd.unique(held_out[ORIGIN]):
+                if other != origin:
+                    references[f"{other} valid+test"] = held_out[
+                        held_out[ORIGIN] == other
+                    ]
+        kept, removed, report = guard_train(
+            rows.assign(_row=rows.index.to_numpy()),
+            references,
+            ngram,
+            threshold,
+        )
+        kept_parts.append(kept)
+        removed_parts.append(removed)
+        reports.append(report)
+    kept = pd.concat(kept_parts).sort_values("_row").drop(columns="_row")
+    removed = pd.concat(removed_parts).sort_values("_row").drop(columns="_row")
+    by_reference: dict[str, dict[str, int]] = {}
+    for report in reports:
+        for name, counts in report["by_reference"].items():
+            total = by_reference.setdefault(
+                name, {"reference_rows": counts["reference_rows"]}
+            )
+            total["train_rows_matched"] = (
+                total.get("train_rows_matched", 0) + counts["train_rows_matched"]
+            )
+    report = {
+        "enabled": True,
+        "threshold": threshold,
+        "ngram": ngram,
+        "across_parts": across,
+        "against": against,
+        "rows_in": len(train),
+        "rows_removed": len(removed),
+        "rows_kept": len(kept),
+        "removed_by_reference": removed["reference"].value_counts().to_dict()
+        if len(removed)
+        else {},
+        "by_reference": by_reference,
+        "examples": [e for r in reports for e in r["examples"]][:_EXAMPLES],
+    }
+    return kept.reset_index(drop=True), removed.reset_index(drop=True), report

@@ -65,9 +65,12 @@ def preprocessing_inputs(catalog, spec: dict[str, Any], **validation: Any) -> No
     """Put the raw split datasets of ``spec`` and every parameter the preprocessing
     pipeline reads into ``catalog`` (shipped values, ``validation`` overrides)."""
     from quant_sentiment.datasets import SourceLinesDataset
+    from quant_sentiment.datasets.guard_references import GuardReferencesDataset
 
     for split in ("train", "valid", "test"):
         catalog[f"raw_{split}"] = SourceLinesDataset(spec["parts"], split)
+    guard = spec.get("leakage_guard") or {}
+    catalog["guard_reference_lines"] = GuardReferencesDataset(guard.get("references"))
     catalog["params:model.label_map"] = {
         label: i for i, label in enumerate(spec["labels"])
     }

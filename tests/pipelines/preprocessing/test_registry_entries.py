@@ -29,6 +29,9 @@ pytestmark = pytest.mark.skipif(
 def _from_shared(spec: dict) -> dict:
     """``spec`` reading the files from their mirror folder (absolute paths)."""
     spec = copy.deepcopy(spec)
+    guard = spec["leakage_guard"] or {}
+    for name, other in (guard.get("references") or {}).items():
+        guard["references"][name] = _from_shared(other)
     for part in spec["parts"]:
         for file in part["files"].values():
             name = Path(file["path"]).name
@@ -104,3 +107,44 @@ def test_subsample_is_stratified_and_reported(tmp_path):
     assert counts["strong"] == pytest.approx(1000 * 379 / 10535, abs=1)
     assert report["train_subsample"]["rows_in"] == 10535
     assert report["rows_not_sampled"] == 9535
+
+
+
+def test_sentiment_pool_removes_near_duplicates_across_origins(tmp_path):
+    report, catalog = _run(tmp_path, "sentiment_pool")
+    guard = report["duplicates_and_leakage"]["leakage_guard"]
+    # SmSA train rows near-duplicating NusaX Indonesian valid+test (as in
+    # python -m quant_sentiment.bench.leakage), and NusaX train rows near-duplicating
+    # SmSA valid+test; the sample corpus shares nothing.
+    assert guard["removed_by_reference"] == {
+        "nusax valid+test": 308,
+        "smsa valid+test": 10,
+    }
+    assert guard["by_reference"]["sample valid+test"]["train_rows_matched"] == 0
+    dropped = catalog.load("preprocessing_dropped_rows")
+    near = dropped[dropped["check"] == "near_duplicate"]
+    assert len(near) == guard["rows_removed"] == 318
+    assert (near["split"] == "train").all() and near["reason"].str.contains("Jaccard").all()
+    train = catalog.load("clean_train")
+    # (A text may stay through another row: SmSA shares texts between its own
+    # train and valid, which is not this guard's business.)
+    kept = set(zip(train["source"], train["line"]))
+    assert not kept & set(zip(near["source"], near["line"]))
+    assert len(train) == guard["rows_kept"]
+
+
+def test_guard_against_another_entry(tmp_path):
+    registry = copy.deepcopy(REGISTRY)
+    registry["smsa_guarded"] = {
+        **registry["smsa"],
+        "leakage_guard": {"against": ["nusax_indonesian"]},
+    }
+    spec = _from_shared(resolve("smsa_guarded", registry))
+    catalog = DataCatalog({})
+    preprocessing_inputs(catalog, spec)
+    outputs = SequentialRunner().run(create_pipeline(), catalog)
+    guard = outputs["preprocessing_report"].load()["duplicates_and_leakage"][
+        "leakage_guard"
+    ]
+    assert guard["removed_by_reference"] == {"nusax_indonesian valid+test": 308}
+    assert guard["by_reference"]["nusax_indonesian valid+test"]["reference_rows"] == 500

@@ -19,6 +19,7 @@ from .nodes import (
     deduplicate_and_check_leakage,
     normalise_texts,
 )
+from .guard import guard_near_duplicates, read_guard_references
 from .sampling import subsample_train
 from .sources import read_split_rows
 
@@ -93,13 +94,39 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:preprocessing.deduplicate",
                 ],
                 outputs=[
-                    "deduplicated_train",
+                    "exact_deduplicated_train",
                     "clean_valid",
                     "clean_test",
-                    "duplicate_report",
-                    "deduplicated_rows",
+                    "exact_duplicate_report",
+                    "exact_deduplicated_rows",
                 ],
                 name="deduplicate_and_check_leakage",
+            ),
+            # The dataset's leakage_guard: near-duplicates of held-out texts (guard.py).
+            Node(
+                read_guard_references,
+                inputs=[
+                    "guard_reference_lines",
+                    "params:preprocessing.validation",
+                    "params:preprocessing.normalisation",
+                    "params:dataset_spec",
+                ],
+                outputs="guard_references",
+                name="read_guard_references",
+            ),
+            Node(
+                guard_near_duplicates,
+                inputs=[
+                    "exact_deduplicated_train",
+                    "clean_valid",
+                    "clean_test",
+                    "exact_duplicate_report",
+                    "exact_deduplicated_rows",
+                    "params:dataset_spec",
+                    "guard_references",
+                ],
+                outputs=["deduplicated_train", "duplicate_report", "deduplicated_rows"],
+                name="guard_near_duplicates",
             ),
             Node(
                 subsample_train,
