@@ -109,7 +109,6 @@ def test_subsample_is_stratified_and_reported(tmp_path):
     assert report["rows_not_sampled"] == 9535
 
 
-
 def test_sentiment_pool_removes_near_duplicates_across_origins(tmp_path):
     report, catalog = _run(tmp_path, "sentiment_pool")
     guard = report["duplicates_and_leakage"]["leakage_guard"]
@@ -124,7 +123,9 @@ def test_sentiment_pool_removes_near_duplicates_across_origins(tmp_path):
     dropped = catalog.load("preprocessing_dropped_rows")
     near = dropped[dropped["check"] == "near_duplicate"]
     assert len(near) == guard["rows_removed"] == 318
-    assert (near["split"] == "train").all() and near["reason"].str.contains("Jaccard").all()
+    assert (near["split"] == "train").all() and near["reason"].str.contains(
+        "Jaccard"
+    ).all()
     train = catalog.load("clean_train")
     # (A text may stay through another row: SmSA shares texts between its own
     # train and valid, which is not this guard's business.)

@@ -103,7 +103,9 @@ def guard_near_duplicates(
     """
     guard = dataset_spec.get("leakage_guard")
     across = bool(guard and guard.get("across_parts"))
-    frames = [_with_origin(f, dataset_spec) if across else f for f in (train, valid, test)]
+    frames = [
+        _with_origin(f, dataset_spec) if across else f for f in (train, valid, test)
+    ]
     kept, removed, report = apply_guard(*frames, guard, references)
     if len(train) and kept.empty:
         raise DataValidationError(
@@ -114,5 +116,7 @@ def guard_near_duplicates(
     kept = kept.drop(columns=[ORIGIN], errors="ignore")
     duplicates = {**duplicates, "leakage_guard": report}
     removed = removed.assign(action="dropped").reindex(columns=_DROPPED)
-    dropped = pd.concat([d for d in (deduplicated, removed) if len(d)] or [deduplicated])
+    dropped = pd.concat(
+        [d for d in (deduplicated, removed) if len(d)] or [deduplicated]
+    )
     return kept, duplicates, dropped.reset_index(drop=True)

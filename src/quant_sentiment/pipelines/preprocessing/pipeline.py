@@ -14,12 +14,12 @@ catalog datasets, read by ``eda``'s raw view) → ``clean_<s>``.
 
 from kedro.pipeline import Node, Pipeline
 
+from .guard import guard_near_duplicates, read_guard_references
 from .nodes import (
     build_quality_report,
     deduplicate_and_check_leakage,
     normalise_texts,
 )
-from .guard import guard_near_duplicates, read_guard_references
 from .sampling import subsample_train
 from .sources import read_split_rows
 
