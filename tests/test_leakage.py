@@ -9,7 +9,12 @@ import random
 import pandas as pd
 import pytest
 
-from quant_sentiment.leakage import guard_train, near_duplicates, word_ngrams
+from quant_sentiment.leakage import (
+    apply_guard,
+    guard_train,
+    near_duplicates,
+    word_ngrams,
+)
 
 
 def _brute_force(texts, reference, ngram, threshold):
@@ -157,3 +162,61 @@ def test_readme_figures_on_the_real_files(shared_data):
         found = near_duplicates(nusax["text"], smsa["text"], ngram=3, threshold=0.5)
         counts[split] = (found["text_index"].nunique(), len(nusax))
     assert counts == {"test": (248, 400), "train": (336, 500)}
+
+
+def _rows(texts, origin):
+    return pd.DataFrame(
+        {"text": texts, "label": "neutral", "origin": origin, "line": range(len(texts))}
+    )
+
+
+GUARD = {"threshold": 0.5, "ngram": 3, "across_parts": True, "against": []}
+
+
+def test_apply_guard_across_parts_checks_other_origins_only():
+    train = pd.concat(
+        [
+            _rows(["saya suka makan nasi goreng", "cuaca hari ini cerah"], "smsa"),
+            _rows(["pelayanan buruk sekali di sini", "jalan rusak lagi ya"], "nusax"),
+        ],
+        ignore_index=True,
+    )
+    valid = _rows(["Saya suka makan nasi goreng."], "nusax")
+    # Same origin: "cuaca hari ini cerah" in smsa test does not remove smsa train.
+    test = pd.concat(
+        [
+            _rows(["cuaca hari ini cerah"], "smsa"),
+            _rows(["jalan rusak lagi ya"], "smsa"),
+        ],
+        ignore_index=True,
+    )
+    kept, removed, report = apply_guard(train, valid, test, GUARD, {})
+    assert kept["text"].tolist() == [
+        "cuaca hari ini cerah",
+        "pelayanan buruk sekali di sini",
+    ]
+    assert removed["text"].tolist() == [
+        "saya suka makan nasi goreng",
+        "jalan rusak lagi ya",
+    ]
+    assert removed["reference"].tolist() == ["nusax valid+test", "smsa valid+test"]
+    assert report["removed_by_reference"] == {
+        "nusax valid+test": 1,
+        "smsa valid+test": 1,
+    }
+    assert report["rows_in"] == 4 and report["rows_removed"] == 2
+
+
+def test_apply_guard_against_entries_and_errors():
+    train = _rows(["saya suka makan nasi goreng", "cuaca hari ini cerah"], "smsa")
+    spec = {**GUARD, "across_parts": False, "against": ["nusax_indonesian"]}
+    refs = {"nusax_indonesian": pd.DataFrame({"text": ["cuaca hari ini cerah!"]})}
+    kept, removed, report = apply_guard(train, train[:0], train[:0], spec, refs)
+    assert kept["text"].tolist() == ["saya suka makan nasi goreng"]
+    assert report["removed_by_reference"] == {"nusax_indonesian valid+test": 1}
+    with pytest.raises(ValueError, match="nusax_indonesian"):
+        apply_guard(train, train[:0], train[:0], spec, {})
+    with pytest.raises(ValueError, match="origin"):
+        apply_guard(train.drop(columns="origin"), train, train, GUARD, {})
+    same, none, off = apply_guard(train, train, train, None, {})
+    assert same is train and none.empty and off == {"enabled": False}
