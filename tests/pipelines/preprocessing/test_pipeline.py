@@ -45,6 +45,7 @@ def test_structure_namespaces_and_public_names():
     assert PUBLIC_OUTPUTS <= pipeline.all_outputs()
     assert pipeline.inputs() == {
         *(f"raw_{s}" for s in SPLITS),
+        "guard_reference_lines",
         "params:model.label_map",
         "params:preprocessing.validation",
         "params:preprocessing.normalisation",
