@@ -46,6 +46,13 @@ class GuardReferencesDataset(AbstractDataset[None, dict]):
     def _describe(self) -> dict[str, Any]:
         return {"references": sorted(self._references)}
 
+    def _exists(self) -> bool:
+        return all(
+            data.exists()
+            for splits in self._sources().values()
+            for data in splits.values()
+        )
+
     def load(self) -> dict[str, dict[str, pd.DataFrame]]:
         """Every referenced entry's valid and test lines (``SourceLinesDataset``)."""
         return {

@@ -102,3 +102,19 @@ def test_against_resolves_its_entries_and_rejects_unknown_ones():
     registry["guarded"]["leakage_guard"] = {"against": ["nusax_klingon"]}
     with pytest.raises(DatasetConfigError, match="guarded.leakage_guard.against"):
         resolve("guarded", registry)
+
+
+def test_reference_lines_dataset(tmp_path):
+    from quant_sentiment.datasets.guard_references import GuardReferencesDataset
+
+    assert GuardReferencesDataset(None).load() == {}
+    spec = resolve("sample", REGISTRY)
+    for file in spec["parts"][0]["files"].values():
+        file["path"] = str(PROJECT_ROOT / file["path"])
+    data = GuardReferencesDataset({"sample": spec})
+    assert data.exists()
+    lines = data.load()
+    assert set(lines) == {"sample"} and set(lines["sample"]) == {"valid", "test"}
+    assert len(lines["sample"]["test"]) == 180
+    spec["parts"][0]["files"]["test"]["path"] = str(tmp_path / "absent.tsv")
+    assert not GuardReferencesDataset({"sample": spec}).exists()
