@@ -42,8 +42,11 @@ def normalisation_of(manifest: dict[str, Any], where: str = "the model") -> dict
 class TextPrep:
     """Raw text → normalised text, as ``preprocessing`` does for ``clean_<split>``.
 
-    Steps: lowercase, strip non-letters, collapse whitespace, stop words, stemming,
-    each as switched in the recorded settings. A text that is empty after them is
+    Steps: the tweet-corpus steps, lowercase, strip non-letters, collapse whitespace,
+    slang (the dictionary file's SHA-256 checked against the recorded one:
+    :class:`quant_sentiment.slang.SlangDictionaryError` when missing or different),
+    stop words, stemming, each as switched in the recorded settings (a switch the
+    manifest predates is off). A text that is empty after them is
     not scored (the ``preprocessing`` pipeline drops such rows too): callers report it.
     """
 

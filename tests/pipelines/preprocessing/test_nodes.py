@@ -149,9 +149,8 @@ def test_duplicates_and_leakage_report_and_optional_drops():
     )
     valid = frame(["b", "x"], ["neutral", "neutral"])
     test = frame(["c", "y"], ["negative", "negative"])
-    tr, _, _, report, dropped = deduplicate_and_check_leakage(
-        train, valid, test, base_parameters("preprocessing", "deduplicate")
-    )
+    keep = {**base_parameters("preprocessing", "deduplicate"), "conflicting": "keep"}
+    tr, _, _, report, dropped = deduplicate_and_check_leakage(train, valid, test, keep)
     assert len(tr) == 5 and dropped.empty
     within = report["within_split"]["train"]
     assert within == {

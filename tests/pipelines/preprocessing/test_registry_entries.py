@@ -21,6 +21,13 @@ from .conf_params import preprocessing_inputs
 
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 REGISTRY = yaml.safe_load((PROJECT_ROOT / "conf/base/datasets.yml").read_text())
+#: ``preprocessing.deduplicate`` keeping texts with conflicting labels (file counts).
+KEEP_CONFLICTS = {
+    **yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/parameters_preprocessing.yml").read_text()
+    )["preprocessing"]["deduplicate"],
+    "conflicting": "keep",
+}
 pytestmark = pytest.mark.skipif(
     not SHARED.is_dir(), reason="../shared/data is not beside the project"
 )
@@ -66,7 +73,17 @@ def _run(tmp_path, name: str, **params) -> tuple[dict, DataCatalog]:
 def test_entry_rows_per_split(tmp_path, name, rows, labels):
     report, catalog = _run(tmp_path, name)
     splits = report["splits"]
-    assert tuple(splits[s]["rows_out"] for s in ("train", "valid", "test")) == rows
+    # Base drops every row of a text whose labels disagree (deduplicate.conflicting).
+    conflicts = report["duplicates_and_leakage"]["conflicting_labels"]
+    dropped = conflicts["rows_dropped_by_split"]
+    assert sum(dropped.values()) == conflicts["rows_in_conflict"]
+    assert (
+        tuple(
+            splits[s]["rows_out"] + dropped.get(s, 0)
+            for s in ("train", "valid", "test")
+        )
+        == rows
+    )
     assert len(splits["train"]["label_counts"]) == labels
     clean = catalog.load("clean_test")
     spec = resolve(name, REGISTRY)
@@ -74,7 +91,9 @@ def test_entry_rows_per_split(tmp_path, name, rows, labels):
 
 
 def test_severity_labels_match_the_file_and_the_split_is_stratified(tmp_path):
-    report, catalog = _run(tmp_path, "id_hatespeech_severity")
+    report, catalog = _run(
+        tmp_path, "id_hatespeech_severity", deduplicate=KEEP_CONFLICTS
+    )
     total = Counter()
     for split in ("train", "valid", "test"):
         total.update(report["splits"][split]["label_counts"])
@@ -85,7 +104,7 @@ def test_severity_labels_match_the_file_and_the_split_is_stratified(tmp_path):
 
 
 def test_pooled_nusax_keeps_the_language_and_the_parallel_id(tmp_path):
-    _, catalog = _run(tmp_path, "nusax_all")
+    _, catalog = _run(tmp_path, "nusax_all", deduplicate=KEEP_CONFLICTS)
     test = catalog.load("clean_test")
     assert test.groupby("language").size().to_dict() == {
         lang: 400 for lang in test["language"].unique()
@@ -100,6 +119,7 @@ def test_subsample_is_stratified_and_reported(tmp_path):
         tmp_path,
         "id_hatespeech_severity",
         subsample={"max_train_rows": 1000, "seed": 3},
+        deduplicate=KEEP_CONFLICTS,
     )
     train = catalog.load("clean_train")
     assert len(train) == 1000

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.corpora import label_columns, label_of
-from quant_sentiment.normalise import normalisation_steps
+from quant_sentiment.duplicates import resolve_conflicting_labels
+from quant_sentiment.normalise import normalisation_steps, quirk_counts
 from quant_sentiment.records import Line, Row, TableParser, decode_lines
 from quant_sentiment.textcheck import text_problem
 
@@ -548,10 +549,13 @@ def normalise_texts(
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Apply the enabled normalisation steps in order and count what each changed.
 
-    Steps (each switchable): ``lowercase``, ``strip_non_letters`` (keeps letters and
-    whitespace), ``collapse_whitespace``, ``remove_stopwords`` (Sastrawi's list minus
+    Steps (each switchable): the tweet-corpus ones (``newline_escapes``,
+    ``byte_escapes``, ``retweet_marker``, ``placeholders``, ``mangled_bytes``),
+    ``lowercase``, ``strip_non_letters`` (keeps letters and whitespace),
+    ``collapse_whitespace``, ``slang``, ``remove_stopwords`` (Sastrawi's list minus
     ``stopwords_keep``, e.g. negations), ``stem`` (Sastrawi). Texts left empty are
-    dropped and reported.
+    dropped and reported; ``quirks_found`` counts the texts showing each quirk before
+    any step.
 
     Returns:
         ``(clean, stats, emptied)``: rows with ``text`` replaced and ``label_id`` added;
@@ -563,6 +567,8 @@ def normalise_texts(
     """
     texts = rows["text"].astype(str)
     stats: dict[str, Any] = {"rows_in": len(rows), "steps": {}}
+    # Texts showing each tweet-corpus quirk, whether or not its step is switched on.
+    stats["quirks_found"] = quirk_counts(texts.tolist())
     for name, func in normalisation_steps(normalisation):
         new = texts.map(func)
         stats["steps"][name] = {
@@ -614,12 +620,19 @@ def deduplicate_and_check_leakage(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Report duplicates within each split and texts shared across splits.
 
-    Optionally (``deduplicate.within_train``) drops repeated train texts, keeping the
-    first, and (``deduplicate.leaked_from_train``) drops train rows whose text also
-    appears in valid or test. Dropped rows are returned for the report.
+    Texts whose labels disagree, within a split or across splits (the normalised
+    text), are resolved by ``deduplicate.conflicting`` (``drop_all``, ``majority``,
+    ``keep``; :mod:`quant_sentiment.duplicates`) in every split and reported under
+    ``conflicting_labels``. Optionally (``deduplicate.within_train``) drops repeated
+    train texts, keeping the first, and (``deduplicate.leaked_from_train``) drops train
+    rows whose text also appears in valid or test. Dropped rows are returned for the
+    report, with their ``split``.
 
     Returns:
         ``(train, valid, test, report, dropped)``.
+
+    Raises:
+        DataValidationError: If a split would be left empty.
     """
     report: dict[str, Any] = {
         "within_split": {
@@ -650,6 +663,9 @@ def deduplicate_and_check_leakage(
         "examples": sorted(shared_vt)[:5],
     }
     report["cross_split"] = cross
+    train, valid, test, conflicts, report["conflicting_labels"] = _resolve_conflicts(
+        train, valid, test, deduplicate.get("conflicting", "keep")
+    )
 
     drop_mask = pd.Series(False, index=train.index)
     reasons = pd.Series("", index=train.index)
@@ -673,7 +689,36 @@ def deduplicate_and_check_leakage(
         action="dropped",
     )
     report["dropped_from_train"] = int(drop_mask.sum())
+    dropped = pd.concat(
+        [p for p in (conflicts, dropped.assign(split="train")) if len(p)]
+        or [dropped.assign(split="train")],
+        ignore_index=True,
+    )
     return (train.loc[~drop_mask].reset_index(drop=True), valid, test, report, dropped)
+
+
+def _resolve_conflicts(
+    train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame, rule: str
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Conflicting labels of the three splits together, resolved by ``rule``."""
+    splits = {"train": train, "valid": valid, "test": test}
+    both = pd.concat(
+        [frame.assign(split=name) for name, frame in splits.items()],
+        ignore_index=True,
+    )
+    kept, dropped, report = resolve_conflicting_labels(both, rule)
+    out = []
+    for name, frame in splits.items():
+        part = kept[kept["split"] == name].drop(columns="split")
+        if len(frame) and part.empty:
+            raise DataValidationError(
+                f"{_file_of(frame)}: preprocessing.deduplicate.conflicting={rule} "
+                f"would drop all {len(frame)} {name} rows, leaving an empty split; "
+                "set it to keep."
+            )
+        out.append(part.reset_index(drop=True))
+    columns = ["split", "source", "line", "text", "label", "check", "reason", "action"]
+    return (*out, dropped.reindex(columns=columns), report)
 
 
 def build_quality_report(
@@ -737,7 +782,9 @@ def build_quality_report(
             "label_counts": clean["label"].value_counts().sort_index().to_dict(),
         }
         parts += [invalid.assign(split=split), emptied.assign(split=split)]
-    parts += [deduplicated.assign(split="train"), subsampled.assign(split="train")]
+    if "split" not in deduplicated:
+        deduplicated = deduplicated.assign(split="train")
+    parts += [deduplicated, subsampled.assign(split="train")]
     dropped = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
