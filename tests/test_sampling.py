@@ -97,3 +97,20 @@ def test_fit_classifier_oversamples_train_only(monkeypatch):
         )
     assert seen["train"]["label_id"].value_counts().tolist() == [600] * 4
     assert seen["valid"] is valid
+
+
+def test_quantize_qat_and_hpsearch_pass_the_block_through():
+    from pathlib import Path
+
+    import yaml
+
+    from quant_sentiment.pipelines.quantize_qat.nodes import fit_params
+
+    conf = Path(__file__).parents[1] / "conf" / "base"
+    qat = yaml.safe_load((conf / "parameters_quantize_qat.yml").read_text())
+    qat = qat["quantize_qat"]
+    qat["oversample"] = _cfg()
+    assert fit_params(qat, next(iter(qat["variants"])))["oversample"] == _cfg()
+    finetune = yaml.safe_load((conf / "parameters_finetune.yml").read_text())
+    # hpsearch trains with the finetune block (its trial values merged in).
+    assert finetune["finetune"]["oversample"]["enabled"] is False
