@@ -110,3 +110,21 @@ def test_kedro_run_prints_one_line_and_fails(kedro_project):
         "Error: finetune needs clean_train, clean_valid, clean_test, which have no "
         "version yet: run `kedro run --pipelines=preprocessing` first"
     ) in done.stderr
+
+
+def test_run_order_puts_a_pipeline_after_those_it_reads():
+    from quant_sentiment.prerequisites import run_order
+
+    registered = _registered()
+    # One node needs only clean (sorted early), another reads finetune's model.
+    registered["mixed"] = Pipeline(
+        [
+            node(_identity, "clean", "sens", name="a_sens"),
+            node(_identity, ["model", "sens"], "mixed_model", name="mix"),
+        ]
+    )
+    assert run_order(["mixed", "finetune", "preprocessing"], registered) == [
+        "preprocessing",
+        "finetune",
+        "mixed",
+    ]

@@ -116,17 +116,33 @@ def prerequisites(
 
 
 def run_order(names: Iterable[str], registered: Mapping[str, Pipeline]) -> list[str]:
-    """``names`` in the order their nodes come in Kedro's topological sort."""
+    """``names`` with each pipeline after those whose outputs it reads (ties: the
+    order of their first nodes in Kedro's topological sort of them all)."""
     names = list(names)
     if not names:
         return []
     combined = sum((registered[n] for n in names), Pipeline([]))
     position = {node.name: i for i, node in enumerate(combined.nodes)}
-
-    def first(name: str) -> int:
-        return min(position[node.name] for node in registered[name].nodes)
-
-    return sorted(names, key=first)
+    first = {
+        name: min(position[node.name] for node in registered[name].nodes)
+        for name in names
+    }
+    needs = {
+        name: {
+            other
+            for other in names
+            if other != name
+            and registered[name].inputs() & registered[other].all_outputs()
+        }
+        for name in names
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        ready = [n for n in names if n not in ordered and needs[n] <= set(ordered)] or [
+            n for n in names if n not in ordered
+        ]  # a cycle: node order decides
+        ordered.append(min(ready, key=first.__getitem__))
+    return ordered
 
 
 def message(chosen: str, missing: list[str], first: list[str]) -> str:
