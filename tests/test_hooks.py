@@ -25,6 +25,7 @@ def _catalog(threads):
 
 
 def test_hooks_are_registered():
+    from quant_sentiment.prerequisites import PrerequisitesHook
     from quant_sentiment.runinfo import RunInfoHook
     from quant_sentiment.settings import DISABLE_HOOKS_FOR_PLUGINS
     from quant_sentiment.tracking import TrackingHook
@@ -36,6 +37,7 @@ def test_hooks_are_registered():
         RunInfoHook,
         TrackingHook,
         AtomicSavesHook,
+        PrerequisitesHook,
     }
     # The project's TrackingHook replaces kedro-mlflow's own instance.
     assert "kedro-mlflow" in DISABLE_HOOKS_FOR_PLUGINS

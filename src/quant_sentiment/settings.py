@@ -12,6 +12,7 @@ from quant_sentiment.hooks import (
     MainProcessOutputsHook,
     ThreadsHook,
 )
+from quant_sentiment.prerequisites import PrerequisitesHook
 from quant_sentiment.quiet import quiet_library_noise
 from quant_sentiment.resolvers import config_node, package_path
 from quant_sentiment.runinfo import RunInfoHook
@@ -35,6 +36,9 @@ HOOKS = (
     RunInfoHook(),  # before TrackingHook: called after it, so it sees the MLflow run
     TrackingHook(),
     AtomicSavesHook(),  # leftovers of killed writers removed before a run
+    # Last, so called first: inputs with no version yet stop the run with one line
+    # naming the pipeline to run first (prerequisites.py), before any other hook acts.
+    PrerequisitesHook(),
 )
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 

@@ -490,6 +490,10 @@ def fit_classifier(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     hyperparameter search's pruning callback). Resumes from the last checkpoint of an identical
     run (:func:`run_dir`). Returns the best checkpoint by validation macro-F1, in FP32.
     """
+    from quant_sentiment.sampling import oversample
+
+    # Training rows only (validation untouched); `oversample` absent or off: as is.
+    train = oversample(train, params.get("oversample"), f"{setting}.oversample")
     label2id = dict(model.config.label2id)
     out_dir, data_fp = run_dir(params, max_length, label2id, train, valid)
     weights = class_weights(

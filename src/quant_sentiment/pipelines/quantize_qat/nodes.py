@@ -140,6 +140,8 @@ def fit_params(params: dict[str, Any], variant: str) -> dict[str, Any]:
         "keep_checkpoints",
     )
     out = {key: params[key] for key in shared}
+    if "oversample" in params:  # the finetune-shaped block (sampling.oversample)
+        out["oversample"] = params["oversample"]
     out["checkpoint_dir"] = str(Path(params["checkpoint_dir"]) / variant)
     out["variant"] = {"name": variant, "options": params["variants"][variant]}
     distillation = params["distillation"]
