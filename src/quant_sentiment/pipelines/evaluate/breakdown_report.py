@@ -285,3 +285,29 @@ def plot_breakdown(table: pd.DataFrame, reference: str):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def per_class_lines(ok: pd.DataFrame, reference: str) -> list[str]:
+    """The comparison Markdown's per-class section: F1 of each class per variant
+    (rows of ``evaluate_comparison_table``) and its Δ from the reference's (the
+    paired CIs of those Δ: ``breakdown.md``)."""
+    classes = [c for c in ok.columns if c.startswith("f1_")]
+    if not classes or reference not in set(ok["variant"]):
+        return []
+    ref = ok[ok["variant"] == reference].iloc[0]
+    shown = pd.DataFrame({"variant": ok["variant"]})
+    for c in classes:
+        shown[f"F1 {c[3:]}"] = [
+            f"{r[c]:.4f}"
+            + ("" if r["variant"] == reference else f" ({r[c] - ref[c]:+.4f})")
+            for _, r in ok.iterrows()
+        ]
+    return [
+        "## Per-class F1 (Δ vs reference)",
+        "",
+        shown.to_markdown(index=False),
+        "",
+        "Paired bootstrap CIs of each class's and each group's Δ, and which lose more "
+        "than the average: `breakdown.md`.",
+        "",
+    ]
