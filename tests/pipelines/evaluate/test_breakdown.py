@@ -191,3 +191,52 @@ def test_table_round_trips_through_csv(tmp_path):
     loaded = pd.read_csv(path, keep_default_na=False, na_values=[""])
     assert breakdown_markdown(loaded, "fp32") == breakdown_markdown(table, "fp32")
     assert isinstance(plot_breakdown(loaded, "fp32"), Figure)
+
+
+def test_pipeline_nodes_with_a_group_column(tmp_path):
+    """The per-variant nodes and the gathering step, run by Kedro on memory datasets:
+    the group comes from params:dataset_spec and clean_test's column."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+    from kedro_datasets.pandas import CSVDataset
+
+    from quant_sentiment.pipelines.evaluate import create_pipeline
+    from quant_sentiment.variants import get_variant
+
+    test, ref = _data(3, [200, 200, 60])
+    var = ref.copy()
+    jav = np.flatnonzero((test["language"] == "javanese").to_numpy())
+    var[jav[::2]] = (test["label_id"].to_numpy()[jav[::2]] + 1) % 3
+    pipe = create_pipeline([get_variant(v) for v in ("fp32", "int8_ort")])
+    wanted = [
+        n.name
+        for n in pipe.nodes
+        if n.name.endswith(".delta_breakdown") or "breakdown" in n.name.split(".")[-1]
+    ]
+    pipe = pipe.filter(node_names=wanted)
+    memory = {
+        "evaluate.fp32.model": OK,
+        "evaluate.int8_ort.model": OK,
+        "finetune_test_predictions": _frame(test, ref),
+        "eval_int8_ort_test_predictions": _frame(test, var),
+        "clean_test": test,
+        "params:model": {"label_map": _label_map(3)},
+        "params:dataset_spec": {"name": "hand", "group": "language"},
+        "params:evaluate.bootstrap": BOOT,
+    }
+    catalog = DataCatalog({k: MemoryDataset(v, copy_mode="assign") for k, v in memory.items()})  # fmt: skip
+    for name in pipe.all_outputs():
+        catalog[name] = MemoryDataset(copy_mode="assign")
+    catalog["evaluate_breakdown_table"] = CSVDataset(  # as in catalog_evaluate.yml
+        filepath=str(tmp_path / "breakdown.csv"),
+        load_args={"keep_default_na": False, "na_values": [""]},
+    )
+    SequentialRunner().run(pipe, catalog)
+    table = catalog.load("evaluate_breakdown_table")
+    groups = table[(table["breakdown"] == "group") & (table["metric"] == "macro_f1")]
+    int8 = groups[groups["variant"] == "int8_ort"].set_index("key")
+    assert int8.loc["javanese", "ci_high"] < 0
+    assert (int8.loc[["acehnese", "sundanese"], "delta"] == 0).all()
+    markdown = catalog.load("evaluate_breakdown_markdown")
+    assert "- `int8_ort`: " in markdown and "language `javanese`" in markdown
+    assert isinstance(catalog.load("evaluate_breakdown_figure"), Figure)
