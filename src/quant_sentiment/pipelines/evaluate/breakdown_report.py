@@ -256,7 +256,8 @@ def plot_breakdown(table: pd.DataFrame, reference: str):
     mark = mark.reindex(index=order, columns=variants)
     limit = max(float(np.nanmax(np.abs(delta.to_numpy()))), 0.01)
     fig, ax = plt.subplots(
-        figsize=(4.5 + 0.9 * len(variants), 1.6 + 0.34 * len(order)), dpi=120
+        figsize=(max(7.5, 4.5 + 0.9 * len(variants)), 1.6 + 0.34 * len(order)),
+        dpi=120,
     )
     image = ax.imshow(
         delta.to_numpy(), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto"
