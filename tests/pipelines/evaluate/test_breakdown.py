@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from sklearn.metrics import f1_score
 
 from quant_sentiment.pipelines.evaluate.breakdown import delta_breakdown
 from quant_sentiment.pipelines.evaluate.breakdown_report import (
@@ -75,6 +76,8 @@ def test_loss_on_one_class_only_shows_on_that_class(k):
         if name != f"c{k - 1}":
             assert abs(c["delta"]) < 0.06, (name, c)
             assert c["excess_ci_low"] > 0  # loses less than the average
+    sk = f1_score(test["label_id"], var, labels=list(range(k)), average=None)
+    assert [c["f1_variant"] for c in classes.values()] == pytest.approx(sk)
     macro = out["overall"]["macro_f1_delta"]
     assert macro == pytest.approx(np.mean([c["delta"] for c in classes.values()]))
     assert macro < 0 and out["overall"]["accuracy_delta"] < 0
