@@ -6,6 +6,7 @@ difference), McNemar's exact test, and the Pareto front used by ``evaluate``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -167,3 +168,85 @@ def pareto_front(cost: Sequence[float], quality: Sequence[float]) -> np.ndarray:
         others = valid & ((x <= x[i]) & (y >= y[i]) & ((x < x[i]) | (y > y[i])))
         front[i] = not others.any()
     return front
+
+
+def per_class_f1(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    n_labels: int,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """F1 of each label ``0..n_labels-1`` along the last axis; shape ``[n_labels, ...]``.
+
+    ``mask`` (same shape as ``y_true``) restricts the count to some texts (a group).
+    Equal to ``sklearn.metrics.f1_score(average=None, labels=range(n_labels),
+    zero_division=0)`` on the masked texts.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    keep = np.ones(y_true.shape, dtype=bool) if mask is None else np.asarray(mask)
+    f1s = []
+    for k in range(n_labels):
+        t, p = (y_true == k) & keep, (y_pred == k) & keep
+        tp = np.sum(t & p, axis=-1)
+        denom = np.sum(t, axis=-1) + np.sum(p, axis=-1)
+        f1s.append(
+            np.divide(
+                2.0 * tp,
+                denom,
+                out=np.zeros(np.shape(tp), dtype=float),
+                where=denom > 0,
+            )
+        )
+    return np.stack(f1s, axis=0)
+
+
+def bootstrap_paired_statistics(
+    data: tuple[np.ndarray, ...],
+    statistic,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    method: str = "percentile",
+) -> dict[str, np.ndarray]:
+    """Point values, paired bootstrap CIs and two-sided p-values of a vector statistic.
+
+    ``statistic(*data, axis=-1)`` returns an array ``[k, ...]`` (k values per
+    resample, e.g. a Δ per class); all values are scored on the same resampled texts
+    (``scipy.stats.bootstrap``, ``paired=True``, seeded). The p-value of value ``i``
+    tests "its Δ is 0": ``2 · min(share of resamples ≤ 0, share ≥ 0)`` with the
+    ``+1`` correction, capped at 1. A value that is the same in every resample (e.g.
+    a class on which both classifiers agree everywhere), where BCa cannot form an
+    interval, gets the percentile interval.
+
+    Returns:
+        ``{"point", "low", "high", "p_value"}``, each of length ``k``.
+    """
+    from scipy.stats import bootstrap
+
+    arrays = tuple(np.asarray(a) for a in data)
+    _check_paired(**{f"data_{i}": a for i, a in enumerate(arrays)})
+    point = np.asarray(statistic(*arrays, axis=-1), dtype=float)
+    with warnings.catch_warnings():  # degenerate (constant) values: handled below
+        warnings.simplefilter("ignore")
+        res = bootstrap(
+            arrays,
+            statistic,
+            n_resamples=int(n_resamples),
+            paired=True,
+            vectorized=True,
+            confidence_level=confidence,
+            method=method,
+            rng=np.random.default_rng(seed),
+            batch=max(1, min(int(n_resamples), 200)),  # bounded memory
+        )
+    dist = np.asarray(res.bootstrap_distribution, dtype=float).reshape(len(point), -1)
+    low = np.asarray(res.confidence_interval.low, dtype=float).reshape(-1)
+    high = np.asarray(res.confidence_interval.high, dtype=float).reshape(-1)
+    tail = (1 - confidence) / 2  # where BCa gave no interval: the percentile one
+    low = np.where(np.isnan(low), np.quantile(dist, tail, axis=1), low)
+    high = np.where(np.isnan(high), np.quantile(dist, 1 - tail, axis=1), high)
+    n = dist.shape[1]
+    below = (1 + np.sum(dist <= 0, axis=1)) / (n + 1)
+    above = (1 + np.sum(dist >= 0, axis=1)) / (n + 1)
+    p_value = np.minimum(1.0, 2 * np.minimum(below, above))
+    return {"point": point, "low": low, "high": high, "p_value": p_value}

@@ -226,6 +226,8 @@ def test_comparison_table_relative_columns_and_outputs():
     assert "- `int8`: load 3.4; busiest others: trainer" in text
     assert "- cpu_flags: avx2 avx512f" in text
     assert "- `bnb_nf4`: skipped: needs CUDA" in text
+    assert "## Per-class F1 (Δ vs reference)" in text
+    assert "| int8      | 0.7900 (-0.0100) |" in text  # F1 positive and its Δ
     figure = plot_f1_vs_size(table)
     ax = figure.axes[0]
     assert ax.get_xscale() == "log"

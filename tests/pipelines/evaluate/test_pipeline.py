@@ -40,6 +40,7 @@ def project_catalog(tmp_path, monkeypatch):
     )
     params["baseline"]["tfidf_logreg"]["max_iter"] = 300
     catalog["params:model"] = {**params["model"], "threads": 1}
+    catalog["params:dataset_spec"] = params["dataset_spec"]
     catalog["params:baseline.tfidf_logreg"] = params["baseline"]["tfidf_logreg"]
     catalog["params:preprocessing.normalisation"] = params["preprocessing"][
         "normalisation"
@@ -74,6 +75,28 @@ def test_one_namespace_per_variant_inside_evaluate():
     # the FP32 predictions come from finetune; every other variant is predicted here
     assert "eval_int8_ort_test_predictions" in pipe.all_outputs()
     assert "eval_fp32_test_predictions" not in pipe.all_outputs()
+    # Δ per class / per group: once per variant, from its predictions, FP32's and the
+    # test split's group column, gathered into one table, its Markdown and a figure
+    breakdown = {
+        n.namespace: n for n in pipe.nodes if n.name.endswith(".delta_breakdown")
+    }
+    assert set(breakdown) == {f"evaluate.{v.name}" for v in variants}
+    assert breakdown["evaluate.int8_ort"].inputs == [
+        "evaluate.int8_ort.model",
+        "eval_int8_ort_test_predictions",
+        "finetune_test_predictions",
+        "clean_test",
+        "params:model",
+        "params:dataset_spec",
+        "params:evaluate.bootstrap",
+    ]
+    gather = next(n for n in pipe.nodes if n.name == "evaluate.build_breakdown_table")
+    assert gather.inputs == [f"evaluate.{v.name}.breakdown" for v in variants]
+    assert {
+        "evaluate_breakdown_table",
+        "evaluate_breakdown_markdown",
+        "evaluate_breakdown_figure",
+    } <= pipe.all_outputs()
 
 
 @pytest.mark.slow  # five benchmark processes (bf16 and tfidf each with fp32): ~90 s of CPU
@@ -188,3 +211,18 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         assert len(list((reports / name).glob("*/*"))) == 1, name  # versioned
     metrics = catalog.load("evaluate.tfidf_logreg.metrics")
     assert metrics["status"] == "ok" and 0 <= metrics["macro_f1"] <= 1
+    _check_breakdown(catalog, variants, len(model["label_map"]), reports)
+
+
+def _check_breakdown(catalog, variants, n_labels, reports):
+    """Δ per class / per group: the sample corpus has no group column -> one group."""
+    breakdown = catalog.load("evaluate_breakdown_table")
+    assert breakdown["variant"].drop_duplicates().tolist() == variants
+    ok = breakdown[breakdown["status"] == "ok"]
+    assert len(ok[ok["breakdown"] == "class"]) == 3 * n_labels  # 3 variants ran
+    assert set(ok.loc[ok["breakdown"] == "group", "key"]) == {"all"}
+    fp32_rows = ok[ok["variant"] == "fp32"]
+    assert (fp32_rows["delta"] == 0).all() and (fp32_rows["p_value"] == 1).all()
+    assert "**tfidf_logreg**" in catalog.load("evaluate_breakdown_markdown")
+    for name in ("breakdown.csv", "breakdown.md", "breakdown.png"):
+        assert len(list((reports / name).glob("*/*"))) == 1, name

@@ -100,3 +100,41 @@ def test_pareto_front():
         True,
         False,
     ]
+
+
+def test_per_class_f1_matches_sklearn_with_and_without_mask():
+    from quant_sentiment.significance import per_class_f1
+
+    y, p = np.array(Y), np.array(P)
+    np.testing.assert_allclose(
+        per_class_f1(y, p, 3), f1_score(y, p, average=None, labels=[0, 1, 2])
+    )
+    mask = np.array([True, False, True, True, False, True])
+    np.testing.assert_allclose(
+        per_class_f1(y, p, 3, mask),
+        f1_score(y[mask], p[mask], average=None, labels=[0, 1, 2], zero_division=0),
+    )
+    assert per_class_f1(y, p, 3).mean() == pytest.approx(macro_f1(y, p, 3))
+
+
+def test_bootstrap_paired_statistics_ci_and_p_value():
+    from quant_sentiment.significance import bootstrap_paired_statistics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    worse = y.copy()
+    worse[:60] = 1 - worse[:60]  # 20% more errors
+
+    def stat(a, b, c, axis=-1):  # Δ accuracy and a Δ that is 0 on every resample
+        d = np.mean(a == b, axis=-1) - np.mean(a == c, axis=-1)
+        return np.stack([d, d * 0])
+
+    out = bootstrap_paired_statistics((y, worse, y), stat, n_resamples=500, seed=1)
+    assert out["point"].tolist() == pytest.approx([-0.2, 0.0])
+    assert out["low"][0] < -0.2 < out["high"][0] < 0
+    assert out["p_value"][0] == pytest.approx(2 / 501)  # no resample reaches 0
+    assert (out["low"][1], out["high"][1], out["p_value"][1]) == (0.0, 0.0, 1.0)
+    bca = bootstrap_paired_statistics(
+        (y, worse, y), stat, n_resamples=500, seed=1, method="BCa"
+    )
+    assert not np.isnan(bca["low"]).any() and bca["high"][1] == 0.0

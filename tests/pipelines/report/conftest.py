@@ -169,7 +169,6 @@ def report_params() -> dict:
         "run": "sample_minilm",
         "reference": "fp32",
         "run_info_for": ["evaluate_comparison_table"],
-        "group_column": None,
         "sensitivity_rows": 12,
         "mlflow_ui": "http://127.0.0.1:5000",
     }

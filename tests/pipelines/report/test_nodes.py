@@ -18,6 +18,7 @@ MAX_PAGE_BYTES = 3_000_000
 def _render(comparison, params, **optional):
     inputs = {
         "recovery": None,
+        "breakdown": None,
         "sensitivity": None,
         "drift": None,
         "faithfulness": None,
@@ -82,7 +83,7 @@ def test_missing_inputs_show_notes(comparison, report_params):
         "quantize_mixed has not run",
         "explain has not run",
         "No multi-seed sweep",
-        "This dataset has no group column",
+        "evaluate_breakdown_table has no version",
     ):
         assert note in page
     assert "needs CUDA" in page  # the skipped variant, with its reason

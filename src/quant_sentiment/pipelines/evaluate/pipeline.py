@@ -18,6 +18,8 @@ from kedro.pipeline import Node, Pipeline
 
 from quant_sentiment.variants import REFERENCE, VARIANTS, Variant
 
+from .breakdown import delta_breakdown
+from .breakdown_report import breakdown_markdown, build_breakdown_table, plot_breakdown
 from .quality import (
     classification_report_text,
     compare_with_paired,
@@ -151,6 +153,19 @@ def variant_template(variant: Variant) -> Pipeline:
                 name="compare_with_reference",
             ),
             Node(
+                _bind(delta_breakdown, variant=name),
+                inputs=[
+                    *both,
+                    "reference_predictions",
+                    "clean_test",
+                    MODEL,
+                    "params:dataset_spec",
+                    "params:evaluate.bootstrap",
+                ],
+                outputs="breakdown",
+                name="delta_breakdown",
+            ),
+            Node(
                 _bind(benchmark_variant, variant=name),
                 inputs=[
                     "model",
@@ -228,11 +243,41 @@ def _recovery(recoveries: list[str]) -> list[Node]:
     ]
 
 
-def _comparison(summaries: list[str], recoveries: list[str]) -> Pipeline:
+def _breakdown(breakdowns: list[str]) -> list[Node]:
+    """Δ per class / per group across variants: table, Markdown findings, heatmap."""
+    return [
+        Node(
+            build_breakdown_table,
+            inputs=breakdowns,
+            outputs="evaluate_breakdown_table",
+            name="build_breakdown_table",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            _bind(breakdown_markdown, reference=REFERENCE),
+            inputs="evaluate_breakdown_table",
+            outputs="evaluate_breakdown_markdown",
+            name="breakdown_markdown",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            _bind(plot_breakdown, reference=REFERENCE),
+            inputs="evaluate_breakdown_table",
+            outputs="evaluate_breakdown_figure",
+            name="plot_breakdown",
+            namespace=NAMESPACE,
+        ),
+    ]
+
+
+def _comparison(
+    summaries: list[str], recoveries: list[str], breakdowns: list[str]
+) -> Pipeline:
     """Join the per-variant summaries (namespace ``evaluate``, datasets unprefixed)."""
     return Pipeline(
         [
             *_recovery(recoveries),
+            *_breakdown(breakdowns),
             Node(
                 _bind(build_comparison_table, reference=REFERENCE),
                 inputs=summaries,
@@ -271,7 +316,10 @@ def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipelin
     The reference (``fp32``) is always evaluated: every other variant is compared
     with its test predictions. A variant with ``compare_with`` (QAT variants: the
     PTQ variant of the same bits) is also compared with that variant when it is
-    evaluated too (``evaluate.<V>.recovery``, ``evaluate_recovery_table``).
+    evaluated too (``evaluate.<V>.recovery``, ``evaluate_recovery_table``). Every
+    variant's Δ vs the reference per class and per group of test rows
+    (``params:dataset_spec``'s ``group``) is ``evaluate.<V>.breakdown``, gathered in
+    ``evaluate_breakdown_table`` / ``_markdown`` / ``_figure``.
     """
     by_name = {v.name: v for v in VARIANTS}
     chosen = [v for v in variants if v.name != REFERENCE]
@@ -287,4 +335,7 @@ def create_pipeline(variants: Sequence[Variant] = VARIANTS, **kwargs) -> Pipelin
         for v in evaluated.values()
         if v.compare_with in evaluated
     ]
-    return Pipeline([*parts, _comparison(summaries, recoveries)], tags=[NAMESPACE])
+    breakdowns = [f"{NAMESPACE}.{name}.breakdown" for name in evaluated]
+    return Pipeline(
+        [*parts, _comparison(summaries, recoveries, breakdowns)], tags=[NAMESPACE]
+    )

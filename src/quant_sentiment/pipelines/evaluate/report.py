@@ -12,6 +12,7 @@ import pandas as pd
 from quant_sentiment.benchmark import CPU_FLAGS, describe_idle
 from quant_sentiment.significance import pareto_front
 
+from .breakdown_report import per_class_lines
 from .quality import skip_reason
 from .sources import fp32_version
 
@@ -236,7 +237,9 @@ def comparison_markdown(table: pd.DataFrame, reference: str) -> str:
         f"{NOT_IDLE} = the machine was busy when the variant was timed.",
         "",
     ]
-    return "\n".join(lines + _sections(table, ok)) + "\n"
+    return (
+        "\n".join(lines + per_class_lines(ok, reference) + _sections(table, ok)) + "\n"
+    )
 
 
 def _sections(table: pd.DataFrame, ok: pd.DataFrame) -> list[str]:

@@ -25,6 +25,44 @@ RECOVERY_COLUMNS = [
     "variant_only_correct",
 ]
 SIGNED = {"delta_macro_f1": "+.4f", "delta_ci_low": "+.4f", "delta_ci_high": "+.4f"}
+#: Columns shown from ``evaluate_breakdown_table`` (Δ per class / per group).
+BREAKDOWN_KEY = ["variant", "breakdown", "key", "metric"]
+BREAKDOWN_COLUMNS = [
+    *BREAKDOWN_KEY,
+    "n",
+    "ref",
+    "value",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "excess",
+    "excess_ci_low",
+    "excess_ci_high",
+]
+BREAKDOWN_SIGNED = {
+    c: "+.4f"
+    for c in ("delta", "ci_low", "ci_high", "excess", "excess_ci_low", "excess_ci_high")
+}
+
+
+def _breakdown(table: pd.DataFrame | None, reference: str) -> dict[str, Any] | None:
+    """The Δ per class (F1) and per group (macro-F1) of every variant but the
+    reference (accuracy rows stay in the CSV)."""
+    if table is None or table.empty:
+        return None
+    shown = table[
+        (table["status"] == "ok")
+        & (table["variant"] != reference)
+        & table["metric"].isin(["f1", "macro_f1"])
+    ]
+    return sections.optional_table(
+        shown,
+        "evaluate_breakdown_table",
+        BREAKDOWN_KEY,
+        BREAKDOWN_COLUMNS,
+        {**BREAKDOWN_SIGNED, "n": ".0f"},
+    )
 
 
 def _setup(run_info: dict[str, Any] | None, mlflow_ui: str) -> dict[str, Any] | None:
@@ -78,9 +116,10 @@ def _setup(run_info: dict[str, Any] | None, mlflow_ui: str) -> dict[str, Any] | 
     return {"rows": [(k, "" if v is None else str(v)) for k, v in rows], "mlflow": link}
 
 
-def build_report(
+def build_report(  # noqa: PLR0913 - one argument per catalog input
     comparison: pd.DataFrame,
     recovery: pd.DataFrame | None,
+    breakdown: pd.DataFrame | None,
     sensitivity: pd.DataFrame | None,
     drift: pd.DataFrame | None,
     faithfulness: pd.DataFrame | None,
@@ -93,6 +132,8 @@ def build_report(
     Args:
         comparison: ``evaluate_comparison_table``.
         recovery: ``evaluate_recovery_table`` (``None``: no paired variant evaluated).
+        breakdown: ``evaluate_breakdown_table`` (``None``: written before evaluate
+            computed Δ per class / per group).
         sensitivity: ``mixed_sensitivity`` (``None``: quantize_mixed did not run).
         drift: ``explain_drift_table``; faithfulness: ``explain_faithfulness_table``
             (``None``: explain did not run).
@@ -130,7 +171,8 @@ def build_report(
         ),
         "n_groups": n_groups,
         "per_class": sections.per_class(comparison, reference),
-        "group_column": params.get("group_column"),
+        "breakdown": _breakdown(breakdown, reference),
+        "group_column": _group_column(breakdown),
         "drift": sections.optional_table(
             drift, "explain_drift_table", ["variant", "method"]
         ),
@@ -141,6 +183,14 @@ def build_report(
     }
     page = render("report.html", **context)
     return page, sections.summary_row(comparison, reference, run_info, params["run"])
+
+
+def _group_column(table: pd.DataFrame | None) -> str | None:
+    """The dataset's group column named in the breakdown (None: no group)."""
+    if table is None or "group_column" not in table:
+        return None
+    names = table["group_column"].dropna().astype(str).unique()
+    return names[0] if len(names) else None
 
 
 def build_index(runs: list[dict[str, Any]], current: dict[str, Any]) -> str:

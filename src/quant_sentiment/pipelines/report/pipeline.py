@@ -2,7 +2,7 @@
 
 Runs after ``evaluate`` in the default chain and alone (``kedro run
 --pipelines=report``) on the newest versions of its inputs. The optional inputs
-(``evaluate_recovery_table``, ``mixed_sensitivity``, ``explain_*_table``,
+(``evaluate_recovery_table``, ``evaluate_breakdown_table``, ``mixed_sensitivity``, ``explain_*_table``,
 ``multiseed_summary``, ``report_run_info``) are ``OptionalDataset`` entries: absent,
 they load ``None`` and their section shows a note.
 """
@@ -21,6 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "evaluate_comparison_table",
                     "evaluate_recovery_table",
+                    "evaluate_breakdown_table",
                     "mixed_sensitivity",
                     "explain_drift_table",
                     "explain_faithfulness_table",
