@@ -108,3 +108,67 @@ def test_markdown_and_heatmap():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+class _FakeClassifier:
+    """Predicts class 0 for texts containing 'baik', else class 2."""
+
+    def predict_logits(self, texts, batch_size):
+        return np.array(
+            [[1.0, 0.0, 0.0] if "baik" in t else [0.0, 0.0, 1.0] for t in texts]
+        )
+
+
+class _Handle:
+    def __init__(self, manifest):
+        self.manifest = manifest
+        self.loaded = False
+
+    def load(self):
+        self.loaded = True
+        return _FakeClassifier()
+
+
+def test_predict_targets_normalises_skips_and_reports_empty(caplog):
+    from quant_sentiment.textprep import MANIFEST_KEY
+    from quant_sentiment.transfer import predict_targets
+
+    norm = {
+        MANIFEST_KEY: {
+            "lowercase": True,
+            "strip_non_letters": True,
+            "collapse_whitespace": True,
+            "remove_stopwords": False,
+            "stem": False,
+        }
+    }
+    targets = {
+        "indonesian": pd.DataFrame(
+            {
+                "id": [10, 11, 12],
+                "text": ["BAIK sekali", "buruk", "123 !!"],
+                "label_id": [0, 2, 1],
+            }
+        ),
+        "javanese": pd.DataFrame({"id": [10], "text": ["Apik, BAIK"], "label_id": [0]}),
+    }
+    skipped = _Handle({"status": "skipped", "reason": "no GPU", **norm})
+    handles = {
+        "fp32": _Handle(dict(norm)),
+        "int8_ort": _Handle(dict(norm)),
+        "int4": skipped,
+    }
+    with caplog.at_level("WARNING"):
+        out = predict_targets(targets, handles, batch_size=2)
+    assert not skipped.loaded
+    assert sorted(set(out["variant"])) == ["fp32", "int8_ort"]
+    ind = out[(out["language"] == "indonesian") & (out["variant"] == "fp32")]
+    # "BAIK" only matches after lowercasing; "123 !!" is empty after normalisation
+    assert ind["id"].tolist() == [10, 11] and ind["pred"].tolist() == [0, 2]
+    assert "empty after normalisation" in caplog.text and "[12]" in caplog.text
+    table = transfer_table(out, n_labels=3, params=PARAMS)
+    assert set(table["language"]) == {"indonesian", "javanese"}
+    one = table[table["language"] == "javanese"]  # one text: no bootstrap, NaN CI
+    assert (one["n"] == 1).all() and one["macro_f1_ci_low"].isna().all()
+    with pytest.raises(ValueError, match="every one was skipped"):
+        predict_targets(targets, {"int4": skipped})

@@ -9,6 +9,7 @@ language so their predictions pair), ``label_id`` and ``pred``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ from quant_sentiment.significance import (
     macro_f1,
 )
 
+logger = logging.getLogger(__name__)
+
+MIN_BOOTSTRAP_TEXTS = 2
 REQUIRED_COLUMNS = ("language", "variant", "id", "label_id", "pred")
 TABLE_COLUMNS = [
     "language",
@@ -90,12 +94,18 @@ def transfer_table(
             p = pair["pred"].to_numpy(int)
             r = pair["pred_ref"].to_numpy(int)
             score = float(macro_f1(t, p, n_labels))
-            low, high = bootstrap_macro_f1(t, p, n_labels, **boot)
+            few = len(t) < MIN_BOOTSTRAP_TEXTS  # no bootstrap: CI is NaN
+            nan2 = (float("nan"), float("nan"))
+            low, high = nan2 if few else bootstrap_macro_f1(t, p, n_labels, **boot)
             if variant == reference:
                 delta, d_low, d_high = 0.0, 0.0, 0.0
             else:
                 delta = score - float(macro_f1(t, r, n_labels))
-                d_low, d_high = bootstrap_macro_f1_difference(t, p, r, n_labels, **boot)
+                d_low, d_high = (
+                    nan2
+                    if few
+                    else bootstrap_macro_f1_difference(t, p, r, n_labels, **boot)
+                )
             rows.append(
                 [language, variant, len(t), score, low, high, float(np.mean(t == p))]
                 + [delta, d_low, d_high]
@@ -157,3 +167,72 @@ def plot_transfer_heatmap(table: pd.DataFrame, reference: str = "fp32"):
     ax.set_title("Cross-lingual transfer: macro-F1")
     fig.tight_layout()
     return fig
+
+
+def _skip_reason(manifest: dict[str, Any]) -> str | None:
+    status = manifest.get("status")
+    if status in (None, "ok"):  # a hand-saved folder has no status: it was built
+        return None
+    return str(manifest.get("reason") or f"manifest status is {status!r}")
+
+
+def predict_targets(
+    targets: dict[str, pd.DataFrame], handles: dict[str, Any], batch_size: int = 32
+) -> pd.DataFrame:
+    """Predict every target language's raw test rows with every built variant.
+
+    Args:
+        targets: language -> raw test rows (columns ``id``, ``text``, ``label_id``).
+        handles: variant name -> ``VariantHandle`` (``manifest``, ``load()``); variants
+            whose manifest says they were skipped are left out (logged).
+        batch_size: Texts per forward pass.
+
+    Each text is normalised as the variant's training texts were (``textprep`` from
+    its manifest). Rows empty after normalisation are not scored, as ``preprocessing``
+    drops them; they are logged by language and id.
+
+    Returns:
+        The long frame ``transfer_table`` reads (``language``, ``variant``, ``id``,
+        ``label_id``, ``pred``).
+    """
+    from quant_sentiment.textprep import TextPrep
+
+    frames = []
+    for variant, handle in handles.items():
+        reason = _skip_reason(handle.manifest)
+        if reason:
+            logger.info("transfer: variant %s skipped (%s)", variant, reason)
+            continue
+        prep = TextPrep.from_manifest(handle.manifest, where=f"variant {variant!r}")
+        clf = handle.load()
+        for language, rows in targets.items():
+            texts = prep.many(rows["text"].astype(str).tolist())
+            keep = np.array([bool(t.strip()) for t in texts], dtype=bool)
+            if not keep.all():
+                logger.warning(
+                    "transfer: %s, variant %s: %d text(s) empty after normalisation "
+                    "not scored (ids %s)",
+                    language,
+                    variant,
+                    int((~keep).sum()),
+                    rows.loc[~keep, "id"].tolist()[:10],
+                )
+            kept = [t for t, k in zip(texts, keep, strict=True) if k]
+            logits = np.asarray(clf.predict_logits(kept, batch_size=int(batch_size)))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "language": language,
+                        "variant": variant,
+                        "id": rows["id"].to_numpy()[keep],
+                        "label_id": rows["label_id"].to_numpy(int)[keep],
+                        "pred": logits.argmax(axis=1) if kept else [],
+                    }
+                )
+            )
+            logger.info(
+                "transfer: %s on %s scored (%d texts)", variant, language, len(kept)
+            )
+    if not frames:
+        raise ValueError("transfer: no built variant to score (every one was skipped)")
+    return pd.concat(frames, ignore_index=True)
