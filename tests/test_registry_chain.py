@@ -94,8 +94,18 @@ def registry_project(kedro_project, tmp_path) -> Path:
     return kedro_project
 
 
+# CI runs the 4-class entry (~5 min on 2 cores); the 2-class and pooled 3-class ones
+# (and hpsearch + seeds) are 'long': `pytest -m long tests/test_registry_chain.py`.
 @pytest.mark.slow  # a tiny default chain + explain + predict + serve per entry
-@pytest.mark.parametrize("dataset", list(ENTRIES))
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        name
+        if name == "id_hatespeech_severity"
+        else pytest.param(name, marks=pytest.mark.long)
+        for name in ENTRIES
+    ],
+)
 def test_default_chain_on_registry_entry(registry_project, dataset):
     labels = ENTRIES[dataset]
     params = chain_params(dataset)
@@ -157,6 +167,7 @@ def _serve_int8(models: Path, labels: list[str]) -> None:
         assert prediction["label"] in labels
 
 
+@pytest.mark.long
 @pytest.mark.slow  # preprocessing + 2 tiny trials, then 2 seeds of finetune + int8_ort
 def test_hpsearch_and_seeds_on_registry_entry(registry_project):
     dataset = "id_hatespeech_severity"  # 4 classes, one file + split

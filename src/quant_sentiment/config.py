@@ -91,6 +91,10 @@ class ProjectConfigLoader(OmegaConfigLoader):
                     f"datasets.{spec['name']}.normalisation.{setting}: no such "
                     f"switch in preprocessing.normalisation ({sorted(merged)})"
                 )
-            if setting not in given:
+            if setting in given:
+                continue
+            if isinstance(value, dict) and isinstance(merged[setting], dict):
+                merged[setting] = {**merged[setting], **value}  # e.g. slang.enabled
+            else:
                 merged[setting] = value
         return config
