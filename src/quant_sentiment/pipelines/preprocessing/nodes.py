@@ -784,6 +784,8 @@ def build_quality_report(
         parts += [invalid.assign(split=split), emptied.assign(split=split)]
     if "split" not in deduplicated:
         deduplicated = deduplicated.assign(split="train")
+    else:  # conflicts name their split; the leakage guard removes train rows
+        deduplicated = deduplicated.assign(split=deduplicated["split"].fillna("train"))
     parts += [deduplicated, subsampled.assign(split="train")]
     dropped = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
