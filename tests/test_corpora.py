@@ -19,20 +19,7 @@ from quant_sentiment.settings import CONFIG_LOADER_ARGS, CONFIG_LOADER_CLASS
 from tests.conftest import PROJECT_ROOT
 
 REGISTRY = yaml.safe_load((PROJECT_ROOT / "conf/base/datasets.yml").read_text())
-LANGUAGES = [
-    "acehnese",
-    "balinese",
-    "banjarese",
-    "buginese",
-    "english",
-    "indonesian",
-    "javanese",
-    "madurese",
-    "minangkabau",
-    "ngaju",
-    "sundanese",
-    "toba_batak",
-]
+LANGUAGES = REGISTRY["nusax_{language}"]["expand"]["language"]
 SEVERITY = resolve("id_hatespeech_severity", REGISTRY)["parts"][0]["label"]
 
 

@@ -20,22 +20,15 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from quant_sentiment.leakage import guard_train, near_duplicates
 
-LANGUAGES = (
-    "acehnese",
-    "balinese",
-    "banjarese",
-    "buginese",
-    "english",
-    "indonesian",
-    "javanese",
-    "madurese",
-    "minangkabau",
-    "ngaju",
-    "sundanese",
-    "toba_batak",
+#: The NusaX languages, as the dataset registry declares them (read once, here).
+LANGUAGES = tuple(
+    yaml.safe_load(Path("conf/base/datasets.yml").read_text())["nusax_{language}"][
+        "expand"
+    ]["language"]
 )
 
 
