@@ -24,12 +24,12 @@ import yaml
 
 from quant_sentiment.leakage import guard_train, near_duplicates
 
-#: The NusaX languages, as the dataset registry declares them (read once, here).
-LANGUAGES = tuple(
-    yaml.safe_load(Path("conf/base/datasets.yml").read_text())["nusax_{language}"][
-        "expand"
-    ]["language"]
-)
+
+def _languages(registry: Path = Path("conf/base/datasets.yml")) -> list[str]:
+    """The NusaX languages, as the dataset registry declares them (run from the
+    project root, like every ``quant_sentiment.bench`` module)."""
+    entry = yaml.safe_load(registry.read_text())["nusax_{language}"]
+    return list(entry["expand"]["language"])
 
 
 def read_smsa(data: Path, split: str) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     smsa_train = read_smsa(args.data, "train")
 
     print("\nNusaX split vs SmSA train: texts with a near-duplicate")
-    for language in LANGUAGES:
+    for language in _languages():
         cells = []
         for split in ("train", "valid", "test"):
             nusax = read_nusax(args.data, language, split)
