@@ -34,21 +34,7 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarra
     zero_division=0)``; works on ``[..., n]`` arrays so that a bootstrap can score all
     resamples in one call.
     """
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    f1s = []
-    for k in range(n_labels):
-        t, p = y_true == k, y_pred == k
-        tp = np.sum(t & p, axis=-1)
-        denom = np.sum(t, axis=-1) + np.sum(p, axis=-1)  # = 2tp + fp + fn
-        f1s.append(
-            np.divide(
-                2.0 * tp,
-                denom,
-                out=np.zeros(np.shape(tp), dtype=float),
-                where=denom > 0,
-            )
-        )
-    return np.mean(f1s, axis=0)
+    return np.mean(per_class_f1(y_true, y_pred, n_labels), axis=0)
 
 
 def argmax_agreement(pred_a: Sequence[int], pred_b: Sequence[int]) -> float:
