@@ -69,11 +69,11 @@ def mcnemar_exact(
     return {"ref_only_correct": b, "other_only_correct": c, "p_value": min(p, 1.0)}
 
 
-def _paired_ci(data, statistic, n_resamples, seed, confidence, method):
-    """``scipy.stats.bootstrap`` over texts (paired, vectorised, seeded) -> (low, high)."""
+def _paired_bootstrap(data, statistic, n_resamples, seed, confidence, method, **extra):
+    """``scipy.stats.bootstrap`` over texts: paired, vectorised, seeded."""
     from scipy.stats import bootstrap
 
-    res = bootstrap(
+    return bootstrap(
         data,
         statistic,
         n_resamples=int(n_resamples),
@@ -82,7 +82,13 @@ def _paired_ci(data, statistic, n_resamples, seed, confidence, method):
         confidence_level=confidence,
         method=method,
         rng=np.random.default_rng(seed),
+        **extra,
     )
+
+
+def _paired_ci(data, statistic, n_resamples, seed, confidence, method):
+    """The paired bootstrap's confidence interval ``(low, high)``."""
+    res = _paired_bootstrap(data, statistic, n_resamples, seed, confidence, method)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -207,22 +213,18 @@ def bootstrap_paired_statistics(
     Returns:
         ``{"point", "low", "high", "p_value"}``, each of length ``k``.
     """
-    from scipy.stats import bootstrap
-
     arrays = tuple(np.asarray(a) for a in data)
     _check_paired(**{f"data_{i}": a for i, a in enumerate(arrays)})
     point = np.asarray(statistic(*arrays, axis=-1), dtype=float)
     with warnings.catch_warnings():  # degenerate (constant) values: handled below
         warnings.simplefilter("ignore")
-        res = bootstrap(
+        res = _paired_bootstrap(
             arrays,
             statistic,
-            n_resamples=int(n_resamples),
-            paired=True,
-            vectorized=True,
-            confidence_level=confidence,
-            method=method,
-            rng=np.random.default_rng(seed),
+            n_resamples,
+            seed,
+            confidence,
+            method,
             batch=max(1, min(int(n_resamples), 200)),  # bounded memory
         )
     dist = np.asarray(res.bootstrap_distribution, dtype=float).reshape(len(point), -1)
