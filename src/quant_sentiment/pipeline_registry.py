@@ -29,10 +29,6 @@ DEFAULT_CHAIN = (
 )
 
 
-# The producers whose variants `evaluate_ptq` compares.
-PTQ_PRODUCERS = ("finetune", "quantize_ptq", "baseline")
-
-
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
@@ -41,8 +37,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         every registered variant and includes the ``baseline`` producer (its
         TF-IDF reference row is cheap and has no other use), so
         ``kedro run --pipelines=evaluate`` works right after ``quantize_ptq``.
-        ``evaluate_ptq`` is the same comparison limited to the variants of
-        :data:`PTQ_PRODUCERS` (no QAT, no mixed precision).
         ``__default__`` is the classifier chain of :data:`DEFAULT_CHAIN`.
     """
     # Kedro 1.7 finds only the pipelines a command asks for (`--pipelines=X`), so
@@ -51,12 +45,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     if "evaluate" in pipelines:
         pipelines["evaluate"] = baseline.create_pipeline() + evaluate.create_pipeline(
             VARIANTS
-        )
-        # The variants `finetune` + `quantize_ptq` build, for a study that skips the
-        # QAT and mixed-precision producers (`--pipelines=...,quantize_ptq,evaluate_ptq`).
-        ptq_only = [v for v in VARIANTS if v.producer in PTQ_PRODUCERS]
-        pipelines["evaluate_ptq"] = baseline.create_pipeline() + (
-            evaluate.create_pipeline(ptq_only)
         )
     if (
         "explain" in pipelines
