@@ -14,6 +14,10 @@
   without this a run folder could only be chosen by an environment. The study grid
   (``quant_sentiment.scale``) gives every cell its own folder this way:
   ``grid/<name>/<dataset>/<model>/seed_<s>``.
+- ``--params transfer_target=<name>`` chooses the registry entry whose test split the
+  ``transfer`` pipeline scores the run's models on (default
+  ``globals.transfer_target``, ``nusax_all``: every NusaX language); it is resolved
+  like the dataset, into ``globals.transfer_spec``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from quant_sentiment import corpora
 
 #: The runtime parameter that replaces ``globals.run``.
 RUN_KEY = "run"
+#: The runtime parameter (and globals key) naming the cross-lingual test entry.
+TRANSFER_KEY = "transfer_target"
 
 
 def _run_folder(run: Any) -> str:
@@ -63,11 +69,18 @@ class ProjectConfigLoader(OmegaConfigLoader):
     def _globals_with_dataset(self, config: dict[str, Any]) -> dict[str, Any]:
         config = copy.deepcopy(config)
         name = self._dataset_name(config)
-        spec = corpora.resolve(
-            name, super().__getitem__(corpora.REGISTRY_KEY), self.runtime_params
-        )
+        registry = super().__getitem__(corpora.REGISTRY_KEY)
+        spec = corpora.resolve(name, registry, self.runtime_params)
         config[corpora.SWITCH] = name
         config["dataset_spec"] = spec
+        target = (self.runtime_params or {}).get(TRANSFER_KEY) or config.get(
+            TRANSFER_KEY
+        )
+        if target:
+            config[TRANSFER_KEY] = target
+            config["transfer_spec"] = corpora.resolve(
+                target, registry, self.runtime_params, switch=TRANSFER_KEY
+            )
         model = config.setdefault("model", {})
         model["label_map"] = {label: i for i, label in enumerate(spec["labels"])}
         encoder = config.get("encoder", "model")

@@ -129,8 +129,10 @@ def resolve(
     name: str,
     registry: Mapping[str, Any],
     runtime_params: Mapping[str, Any] | None = None,
+    switch: str = SWITCH,
 ) -> dict[str, Any]:
-    """The resolved, validated entry ``name`` (see the module docstring).
+    """The resolved, validated entry ``name`` (see the module docstring); ``switch``
+    is the ``--params`` key that named it (for the message of an unknown name).
 
     Raises:
         DatasetConfigError: For an unknown name (the known ones listed) or a bad
@@ -141,7 +143,7 @@ def resolve(
         entries[OWN_FILES] = own_files((runtime_params or {}).get("data") or {})
     if not isinstance(name, str) or name not in entries:
         raise DatasetConfigError(
-            f"--params {SWITCH}={name}: no such dataset in the registry "
+            f"--params {switch}={name}: no such dataset in the registry "
             f"(conf/base/datasets.yml); known: {', '.join(names(registry))}"
         )
     entry = entries[name]

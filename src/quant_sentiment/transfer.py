@@ -169,7 +169,8 @@ def plot_transfer_heatmap(table: pd.DataFrame, reference: str = "fp32"):
     return fig
 
 
-def _skip_reason(manifest: dict[str, Any]) -> str | None:
+def skip_reason(manifest: dict[str, Any]) -> str | None:
+    """Why a variant folder was not built (its manifest), or ``None`` when it was."""
     status = manifest.get("status")
     if status in (None, "ok"):  # a hand-saved folder has no status: it was built
         return None
@@ -199,7 +200,7 @@ def predict_targets(
 
     frames = []
     for variant, handle in handles.items():
-        reason = _skip_reason(handle.manifest)
+        reason = skip_reason(handle.manifest)
         if reason:
             logger.info("transfer: variant %s skipped (%s)", variant, reason)
             continue
