@@ -20,6 +20,7 @@ from quant_sentiment.variants import REFERENCE, VARIANTS, Variant
 
 from .breakdown import delta_breakdown
 from .breakdown_report import breakdown_markdown, build_breakdown_table, plot_breakdown
+from .published import published_markdown, published_table
 from .quality import (
     classification_report_text,
     compare_with_paired,
@@ -265,6 +266,24 @@ def _breakdown(breakdowns: list[str]) -> list[Node]:
             inputs="evaluate_breakdown_table",
             outputs="evaluate_breakdown_figure",
             name="plot_breakdown",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            published_table,
+            inputs=[
+                "evaluate_breakdown_table",
+                "params:references",
+                "params:dataset_spec",
+            ],
+            outputs="evaluate_published_table",
+            name="published_table",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            published_markdown,
+            inputs=["evaluate_published_table", "params:dataset_spec"],
+            outputs="evaluate_published_markdown",
+            name="published_markdown",
             namespace=NAMESPACE,
         ),
     ]
