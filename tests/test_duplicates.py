@@ -115,7 +115,7 @@ def test_conflicts_across_splits_in_the_preprocessing_node():
             ("clean", clean),
         )
     }
-    full, table = build_quality_report(report, dropped, {}, none, **per_split)
+    full, table = build_quality_report(report, dropped, {}, none, {}, none, **per_split)
     assert sorted(table["split"]) == ["test", "train"]
     assert full["duplicates_and_leakage"]["conflicting_labels"]["rows_dropped"] == 2
 

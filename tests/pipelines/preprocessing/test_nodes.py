@@ -195,7 +195,7 @@ def test_quality_report_collects_every_dropped_row():
     }
     subsample = {"max_train_rows": None, "subsampled": False}
     report, dropped = build_quality_report(
-        {"x": 1}, dedup, subsample, dedup.iloc[0:0], **per_split
+        {"x": 1}, dedup, subsample, dedup.iloc[0:0], {}, dedup.iloc[0:0], **per_split
     )
     assert list(report["splits"]) == ["train", "valid", "test"]
     assert report["rows_dropped_total"] == 2

@@ -133,7 +133,9 @@ def test_byte_order_mark_is_stripped_and_reported(tmp_path, caplog):
         )
     }
     subsample = {"max_train_rows": None, "subsampled": False}
-    report, dropped = build_quality_report({}, none, subsample, none, **per_split)
+    report, dropped = build_quality_report(
+        {}, none, subsample, none, {}, none, **per_split
+    )
     assert report["splits"]["train"]["byte_order_mark"] is True
     assert report["splits"]["train"]["modified_by_check"] == {"byte_order_mark": 1}
     assert report["rows_dropped_total"] == 0

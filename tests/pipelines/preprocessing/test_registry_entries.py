@@ -129,6 +129,38 @@ def test_subsample_is_stratified_and_reported(tmp_path):
     assert report["rows_not_sampled"] == 9535
 
 
+def test_held_out_subsample_is_stratified_by_language_and_reported(tmp_path):
+    subsample = {"max_train_rows": None, "max_valid_rows": 240, "max_test_rows": 600}
+    report, catalog = _run(
+        tmp_path,
+        "nusax_all",
+        subsample={**subsample, "seed": 42},
+        deduplicate=KEEP_CONFLICTS,
+    )
+    test = catalog.load("clean_test")
+    assert len(test) == 600 and len(catalog.load("clean_valid")) == 240
+    # 50 texts per language (label x language strata)
+    assert set(test.groupby("language").size()) == {50}
+    held_out = report["held_out_subsample"]
+    assert held_out["test"]["rows_in"] == 4800
+    assert held_out["test"]["stratified_by"] == "label × language"
+    assert held_out["valid"]["rows_out"] == 240
+    dropped = catalog.load("preprocessing_dropped_rows")
+    left_out = dropped[dropped["action"] == "not_sampled"]
+    assert left_out.groupby("split").size().to_dict() == {"test": 4200, "valid": 960}
+    assert report["rows_not_sampled"] == 4200 + 960
+    assert report["splits"]["test"]["rows_out"] == 600
+    # seeded: the same rows again
+    (tmp_path / "again").mkdir()
+    _, again = _run(
+        tmp_path / "again",
+        "nusax_all",
+        subsample={**subsample, "seed": 42},
+        deduplicate=KEEP_CONFLICTS,
+    )
+    assert again.load("clean_test")["text"].tolist() == test["text"].tolist()
+
+
 def test_sentiment_pool_removes_near_duplicates_across_origins(tmp_path):
     report, catalog = _run(tmp_path, "sentiment_pool")
     guard = report["duplicates_and_leakage"]["leakage_guard"]

@@ -726,6 +726,8 @@ def build_quality_report(
     deduplicated: pd.DataFrame,
     subsample: dict[str, Any],
     subsampled: pd.DataFrame,
+    held_out_subsample: dict[str, Any],
+    held_out_subsampled: pd.DataFrame,
     **per_split: Any,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Collect what every step found and removed into one report and one table.
@@ -735,6 +737,8 @@ def build_quality_report(
         deduplicated: Train rows it dropped.
         subsample: The report of ``subsample_train``.
         subsampled: Train rows left out of the subsample.
+        held_out_subsample: The report of ``subsample_held_out`` (valid, test).
+        held_out_subsampled: Valid / test rows left out of their subsamples.
         **per_split: For every split ``<s>`` (in report order): ``<s>_invalid`` (rows
             ``validate_rows`` rejected), ``<s>_stats`` (``normalise_texts`` stats),
             ``<s>_emptied`` (rows emptied by normalisation) and ``<s>_clean``.
@@ -786,7 +790,7 @@ def build_quality_report(
         deduplicated = deduplicated.assign(split="train")
     else:  # conflicts name their split; the leakage guard removes train rows
         deduplicated = deduplicated.assign(split=deduplicated["split"].fillna("train"))
-    parts += [deduplicated, subsampled.assign(split="train")]
+    parts += [deduplicated, subsampled.assign(split="train"), held_out_subsampled]
     dropped = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
@@ -797,6 +801,7 @@ def build_quality_report(
         "splits": splits,
         "duplicates_and_leakage": duplicates,
         "train_subsample": subsample,
+        "held_out_subsample": held_out_subsample,
         "rows_dropped_total": int((dropped["action"] == "dropped").sum()),
         "rows_modified_total": int(
             (~dropped["action"].isin(["dropped", "not_sampled"])).sum()

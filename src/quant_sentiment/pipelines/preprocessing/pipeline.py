@@ -20,7 +20,7 @@ from .nodes import (
     deduplicate_and_check_leakage,
     normalise_texts,
 )
-from .sampling import subsample_train
+from .sampling import subsample_held_out, subsample_train
 from .sources import read_split_rows
 
 NAMESPACE = "preprocessing"
@@ -95,8 +95,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=[
                     "exact_deduplicated_train",
-                    "clean_valid",
-                    "clean_test",
+                    "deduplicated_valid",
+                    "deduplicated_test",
                     "exact_duplicate_report",
                     "exact_deduplicated_rows",
                 ],
@@ -118,8 +118,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 guard_near_duplicates,
                 inputs=[
                     "exact_deduplicated_train",
-                    "clean_valid",
-                    "clean_test",
+                    "deduplicated_valid",
+                    "deduplicated_test",
                     "exact_duplicate_report",
                     "exact_deduplicated_rows",
                     "params:dataset_spec",
@@ -139,12 +139,30 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="subsample_train",
             ),
             Node(
+                subsample_held_out,
+                inputs=[
+                    "deduplicated_valid",
+                    "deduplicated_test",
+                    "params:preprocessing.subsample",
+                    "params:dataset_spec",
+                ],
+                outputs=[
+                    "clean_valid",
+                    "clean_test",
+                    "held_out_subsample_report",
+                    "held_out_subsampled_rows",
+                ],
+                name="subsample_held_out",
+            ),
+            Node(
                 build_quality_report,
                 inputs={
                     "duplicates": "duplicate_report",
                     "deduplicated": "deduplicated_rows",
                     "subsample": "subsample_report",
                     "subsampled": "subsampled_rows",
+                    "held_out_subsample": "held_out_subsample_report",
+                    "held_out_subsampled": "held_out_subsampled_rows",
                     **report_inputs,
                 },
                 outputs=["preprocessing_report", "preprocessing_dropped_rows"],
