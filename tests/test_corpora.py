@@ -30,6 +30,7 @@ def test_every_built_in_entry_resolves():
         "files",
         "nusax_all",
         "sentiment_pool",
+        "smsa_for_nusax",
         "id_hatespeech_severity",
         "id_hatespeech_hs",
         "id_hatespeech_abusive",
