@@ -1,0 +1,352 @@
+"""Training a :class:`~quant_sentiment.multitask.MultiTaskModel` through the one
+Trainer builder (:func:`quant_sentiment.training.build_trainer`).
+
+:func:`fit_multitask` is the multi-task form of ``training.fit_classifier``: the same
+``finetune``-shaped block (``training_args`` passed through, ``padding``,
+``early_stopping_patience``, ``checkpoint_dir``, ``resume``, ``keep_checkpoints``,
+``oversample``, ``loss``) plus an optional ``multitask`` block:
+
+- ``weighting``: ``fixed`` (with ``task_weights: {task: w}``) or ``uncertainty``;
+- ``tasks: {task: {kind, focal_gamma, class_weights}}``: per-head loss settings over
+  the block's ``loss`` defaults (``class_weights: balanced`` is computed on that
+  task's unmasked train rows; for a multi_label head it is the positive-class weight
+  ``negatives / positives`` per class);
+- ``aggregate``: ``mean`` (the mean of every task's metric, default) or a task name;
+  it is reported as ``macro_f1`` and chooses the best checkpoint and early stopping.
+
+Rows carry their labels as the registry's per-task columns (``label_id__<task>``,
+``label__<task>__<class>``; :mod:`quant_sentiment.tasks`), or, for a one-task model
+on a single-task split, the usual ``label_id``. Task sampling for pooled datasets
+(proportional / temperature / uniform) is not implemented: rows are drawn as in a
+single-task run (seeded shuffle, the block's ``oversample`` by the primary label).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from transformers import TrainerCallback
+
+from quant_sentiment.tasks import MASKED, SINGLE
+from quant_sentiment.training import (
+    CLASSIFIER_FIXED_ARGS,
+    ClassifierRun,
+    EpochTimer,
+    TrainerSpec,
+    build_trainer,
+    class_weights,
+    fingerprint,
+    history_frame,
+    last_checkpoint,
+    padding_collator,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------ labels and data
+def label_key(task: str) -> str:
+    """The batch key (and ``forward`` keyword) of a task's labels."""
+    return f"labels__{task}"
+
+
+def task_labels(frame: pd.DataFrame, task: dict[str, Any], only: bool) -> np.ndarray:
+    """A task's labels from a split: class ids (single_label, ``-100`` masked) or a
+    0/1 matrix (multi_label, ``-100`` rows masked). ``only``: the model has this one
+    task, so a plain ``label_id`` column serves (the one-task case).
+
+    Raises:
+        ValueError: Naming the missing column(s).
+    """
+    name = task["name"]
+    if task["kind"] == SINGLE:
+        for column in (f"label_id__{name}", *(["label_id"] if only else [])):
+            if column in frame:
+                return frame[column].astype(int).to_numpy()
+        raise ValueError(
+            f"the split has no column label_id__{name} for task {name!r} (columns: "
+            f"{list(frame.columns)}); is the dataset entry's tasks block declared?"
+        )
+    columns = [f"label__{name}__{c}" for c in task["labels"]]
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise ValueError(f"the split has no column(s) {missing} for task {name!r}")
+    return frame[columns].astype(int).to_numpy()
+
+
+def multitask_dataset(frame: pd.DataFrame, tokenizer, max_length: int, tasks):
+    """A ``datasets.Dataset`` of token ids, ``length`` and ``labels__<task>``."""
+    from datasets import Dataset
+
+    data = {"text": frame["text"].tolist()}
+    for task in tasks:
+        data[label_key(task["name"])] = task_labels(
+            frame, task, len(tasks) == 1
+        ).tolist()
+
+    def tokenize(batch):
+        enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return Dataset.from_dict(data).map(
+        tokenize, batched=True, remove_columns=["text"], desc="tokenize"
+    )
+
+
+class MultiTaskCollator:
+    """Dynamic (or ``max_length``) padding of the token fields
+    (``training.padding_collator``), with every ``labels__<task>`` stacked: class
+    ids as ``long``, multi-label rows as ``float`` (``-100`` kept as the mask)."""
+
+    def __init__(self, tokenizer, padding: str, max_length: int, tasks, setting: str):
+        self.pad = padding_collator(tokenizer, padding, max_length, setting)
+        self.kinds = {label_key(t["name"]): t["kind"] for t in tasks}
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        tokens = [
+            {k: v for k, v in f.items() if k not in self.kinds and k != "length"}
+            for f in features
+        ]
+        batch = dict(self.pad(tokens))
+        for key, kind in self.kinds.items():
+            if key in features[0]:
+                values = [f[key] for f in features]
+                dtype = torch.long if kind == SINGLE else torch.float32
+                batch[key] = torch.tensor(values, dtype=dtype)
+        return batch
+
+
+# ------------------------------------------------------------------ metrics
+def task_scores(
+    task: dict[str, Any], logits: np.ndarray, labels: np.ndarray
+) -> dict[str, float]:
+    """``{metric: value}`` of one head on its unmasked rows (``macro_f1`` and
+    ``micro_f1``; multi_label predictions are ``logit > 0``)."""
+    from sklearn.metrics import f1_score
+
+    labels = np.asarray(labels)
+    if task["kind"] == SINGLE:
+        keep = labels != MASKED
+        preds = np.asarray(logits).argmax(-1)[keep]
+        labels = labels[keep]
+    else:
+        keep = (labels != MASKED).all(-1)
+        preds = (np.asarray(logits)[keep] > 0).astype(int)
+        labels = labels[keep].astype(int)
+    if not len(labels):
+        return {"macro_f1": float("nan"), "micro_f1": float("nan")}
+    classes = list(range(len(task["labels"])))
+    kwargs = {"zero_division": 0} | (
+        {"labels": classes} if task["kind"] == SINGLE else {}
+    )
+    return {
+        "macro_f1": float(f1_score(labels, preds, average="macro", **kwargs)),
+        "micro_f1": float(f1_score(labels, preds, average="micro", **kwargs)),
+    }
+
+
+def multitask_metrics(tasks: list[dict[str, Any]], aggregate: str = "mean"):
+    """A Trainer ``compute_metrics``: ``macro_f1__<task>`` (and the task's chosen
+    metric as ``score__<task>``) per head and the aggregate as ``macro_f1``.
+
+    Raises:
+        ValueError: If ``aggregate`` is neither ``mean`` nor a task name.
+    """
+    names = [t["name"] for t in tasks]
+    if aggregate != "mean" and aggregate not in names:
+        raise ValueError(
+            f"multitask.aggregate must be 'mean' or a task name {names}, got "
+            f"{aggregate!r}"
+        )
+
+    def compute(eval_pred) -> dict[str, float]:
+        logits, labels = eval_pred.predictions, eval_pred.label_ids
+        logits = logits if isinstance(logits, tuple | list) else (logits,)
+        labels = labels if isinstance(labels, tuple | list) else (labels,)
+        out: dict[str, float] = {}
+        for task, task_logits, task_y in zip(tasks, logits, labels, strict=True):
+            scores = task_scores(task, task_logits, task_y)
+            out[f"macro_f1__{task['name']}"] = scores["macro_f1"]
+            out[f"score__{task['name']}"] = scores[task["metric"]]
+        chosen = names if aggregate == "mean" else [aggregate]
+        out["macro_f1"] = float(np.nanmean([out[f"score__{n}"] for n in chosen]))
+        return out
+
+    return compute
+
+
+class LossWeightsLogger(TrainerCallback):
+    """Record each head's loss weight (``exp(-s_t)`` under uncertainty weighting,
+    else the fixed weight) and ``log_var`` at the end of every epoch, in the
+    Trainer's log history and in :attr:`records`."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, float]] = []
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            return
+        names = list(model.loss_weights())
+        record = {
+            "epoch": round(float(state.epoch or 0.0), 4),
+            "step": state.global_step,
+        }
+        for name, weight in model.loss_weights().items():
+            record[f"loss_weight__{name}"] = float(weight)
+        for name, value in zip(names, model.log_vars.detach().tolist(), strict=True):
+            record[f"log_var__{name}"] = float(value)
+        self.records.append(record)
+        state.log_history.append(dict(record))
+        logger.info("loss weights after epoch %s: %s", record["epoch"], record)
+
+
+# ------------------------------------------------------------------ loss settings
+def loss_settings(
+    model, train: pd.DataFrame, params: dict[str, Any], setting: str
+) -> dict[str, Any]:
+    """``config.loss`` of the run: weighting and per-task losses, with
+    ``class_weights: balanced`` turned into numbers from the train rows."""
+    tasks = model.config.tasks
+    block = params.get("multitask") or {}
+    defaults = params.get("loss") or {"kind": "cross_entropy"}
+    per_task = {}
+    for task in tasks:
+        cfg = {**defaults, **((block.get("tasks") or {}).get(task["name"]) or {})}
+        mode = cfg.pop("class_weights", None)
+        y = task_labels(train, task, len(tasks) == 1)
+        where = f"{setting}.multitask.tasks.{task['name']}"
+        cfg["class_weights"] = _weights(task, y, mode, where)
+        per_task[task["name"]] = cfg
+    return {
+        "weighting": block.get("weighting", "fixed"),
+        "task_weights": dict(block.get("task_weights") or {}),
+        "tasks": per_task,
+    }
+
+
+def _weights(task, y: np.ndarray, mode, where: str) -> list[float] | None:
+    if task["kind"] == SINGLE:
+        kept = pd.Series(y[y != MASKED])
+        weights = class_weights(kept, len(task["labels"]), mode, where)
+        return None if weights is None else weights.tolist()
+    if mode in (None, "none"):
+        return None
+    if mode != "balanced":
+        raise ValueError(f"{where}.class_weights must be 'none' or 'balanced'")
+    rows = y[(y != MASKED).all(-1)]
+    positives = rows.sum(0)
+    if (positives == 0).any():
+        raise ValueError(f"{where}: balanced weights need a positive row per class")
+    return ((len(rows) - positives) / positives).astype(float).tolist()
+
+
+# ------------------------------------------------------------------ the recipe
+def fit_multitask(  # noqa: PLR0913 - the shared recipe's inputs and hooks
+    model,
+    tokenizer,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    params: dict[str, Any],
+    max_length: int,
+    setting: str = "finetune",
+    callbacks: tuple[TrainerCallback, ...] = (),
+) -> ClassifierRun:
+    """Train a multi-task model (module docstring); returns the best checkpoint by
+    the aggregate, in FP32, with a per-epoch history (per-task validation macro-F1
+    and loss weights as extra columns)."""
+    from quant_sentiment.multitask import check_config
+    from quant_sentiment.sampling import oversample
+
+    train = oversample(train, params.get("oversample"), f"{setting}.oversample")
+    tasks = model.config.tasks
+    model.config.loss = loss_settings(model, train, params, setting)
+    check_config(model.config)
+    uncertainty = model.config.loss["weighting"] == "uncertainty"
+    model.log_vars.requires_grad_(uncertainty)
+    block = params.get("multitask") or {}
+    columns = ["text", *[c for c in train.columns if c.startswith("label")]]
+    data_fp = fingerprint(
+        train[columns].to_dict("list"), valid[columns].to_dict("list")
+    )
+    out_dir = Path(params["checkpoint_dir"]) / fingerprint(
+        params, max_length, tasks, data_fp
+    )
+    timer, weights_log = EpochTimer(), LossWeightsLogger()
+    spec = TrainerSpec(
+        output_dir=str(out_dir),
+        training_args=params["training_args"],
+        fixed_args={
+            **CLASSIFIER_FIXED_ARGS,
+            "label_names": [label_key(t["name"]) for t in tasks],
+        },
+        early_stopping_patience=params.get("early_stopping_patience"),
+    )
+    trainer = build_trainer(
+        model,
+        spec,
+        callbacks=[timer, weights_log, *callbacks],
+        train_dataset=multitask_dataset(train, tokenizer, max_length, tasks),
+        eval_dataset=multitask_dataset(valid, tokenizer, max_length, tasks),
+        processing_class=tokenizer,
+        data_collator=MultiTaskCollator(
+            tokenizer, params["padding"], max_length, tasks, f"{setting}.padding"
+        ),
+        compute_metrics=multitask_metrics(tasks, block.get("aggregate", "mean")),
+    )
+    resumed_from = last_checkpoint(out_dir, params.get("resume", False))
+    result = trainer.train(resume_from_checkpoint=resumed_from)
+    args = trainer.args
+    batch = (
+        args.per_device_train_batch_size
+        * args.world_size
+        * args.gradient_accumulation_steps
+    )
+    history = multitask_history(
+        trainer.state.log_history, timer.epochs, batch, len(train), tasks
+    )
+    trainer.accelerator.wait_for_everyone()
+    if not params.get("keep_checkpoints", False) and trainer.is_world_process_zero():
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return ClassifierRun(
+        model=trainer.model.float().eval(),
+        history=history,
+        best_metric=trainer.state.best_metric,
+        resumed_from=resumed_from,
+        data_fingerprint=data_fp,
+        train_runtime=float(result.metrics.get("train_runtime", float("nan"))),
+    )
+
+
+def multitask_history(
+    log_history: list[dict[str, Any]],
+    epochs: list[dict[str, float]],
+    batch: int,
+    n_train: int,
+    tasks: list[dict[str, Any]],
+) -> pd.DataFrame:
+    """``training.history_frame`` plus, per epoch, each head's validation macro-F1
+    (``eval_macro_f1__<task>``) and loss weight (``loss_weight__<task>``)."""
+    history = history_frame(log_history, epochs, batch, n_train)
+    evals = [r for r in log_history if "eval_loss" in r]
+    weights = {
+        round(float(r["epoch"]), 2): r
+        for r in log_history
+        if any(k.startswith("loss_weight__") for k in r)
+    }
+    for task in tasks:
+        name = task["name"]
+        history[f"eval_macro_f1__{name}"] = [
+            r.get(f"eval_macro_f1__{name}") for r in evals
+        ]
+        history[f"loss_weight__{name}"] = [
+            weights.get(e, {}).get(f"loss_weight__{name}") for e in history["epoch"]
+        ]
+    return history
