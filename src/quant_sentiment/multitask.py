@@ -205,12 +205,15 @@ class MultiTaskModel(PreTrainedModel):
             for name in logits
             if labels.get(f"labels__{name}") is not None
         }
-        if given:
-            losses = {
-                name: self.task_loss(name, logits[name], y) for name, y in given.items()
-            }
-            return {"loss": self.combine(losses), **out}
-        return out
+        if not given:
+            return out
+        losses = {
+            name: self.task_loss(name, logits[name], y) for name, y in given.items()
+        }
+        if all(loss is None for loss in losses.values()):
+            # every row masked for every task: a zero loss that still backpropagates
+            return {"loss": sum(v.sum() for v in logits.values()) * 0.0, **out}
+        return {"loss": self.combine(losses), **out}
 
     # ------------------------------------------------------------- losses
     def task_loss(self, name: str, logits, labels) -> torch.Tensor | None:

@@ -223,19 +223,14 @@ def rule_columns(rules: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def check_header(part: Mapping[str, Any], header: Sequence[str], source: str) -> None:
-    """Stop when a task's label column is not in a file's header.
-
-    Raises:
-        DatasetConfigError: Naming the file, the column and the task's setting.
-    """
+def column_settings(part: Mapping[str, Any]) -> dict[str, str]:
+    """``{file column: the setting that names it}`` of a part's task rules
+    (``datasets.<entry>.tasks.<task>.label``), for messages about a column."""
+    out: dict[str, str] = {}
     for task, rule in part.get("tasks", {}).items():
         for column in rule_columns({task: rule}):
-            if column not in header and not column.isdigit():
-                raise DatasetConfigError(
-                    f"{source}: column {column!r} of datasets.{part['entry']}.tasks."
-                    f"{task}.label is not in the header {list(header)}"
-                )
+            out.setdefault(column, f"datasets.{part['entry']}.tasks.{task}.label")
+    return out
 
 
 # ------------------------------------------------------------------ rows

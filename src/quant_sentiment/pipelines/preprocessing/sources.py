@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from quant_sentiment.corpora import OWN_FILES, assign_splits
-from quant_sentiment.tasks import add_task_columns, rule_columns
+from quant_sentiment.corpora import OWN_FILES, assign_splits, label_columns
+from quant_sentiment.tasks import add_task_columns, column_settings
 
 from .nodes import FINDING_COLUMNS, validate_rows
 
@@ -95,8 +95,14 @@ def read_split_rows(
         lines.attrs["source"] = (raw.attrs.get("sources") or ["?"] * (index + 1))[index]
         settings = part_settings(part, validation)
         if dataset_spec.get("task_columns"):  # kept for the per-task labels
+            owners = column_settings(part)
+            settings["keep_names"] = owners
+            primary = [c for c in label_columns(part["label"]) if str(c) in owners]
+            if primary:  # the entry's label is its primary task's
+                names = {**settings["names"], "label_column": owners[str(primary[0])]}
+                settings["names"] = names
             kept = settings["keep_columns"]
-            kept += [c for c in rule_columns(part["tasks"]) if c not in kept]
+            kept += [c for c in owners if c not in kept]
         rows, invalid = validate_rows(lines, label_map, settings)
         rows = rows.assign(**part["meta"])
         if dataset_spec.get("task_columns"):
