@@ -271,6 +271,7 @@ def test_two_tasks_and_a_multi_label_task_train_through_the_trainer_builder(
         _params(
             tmp_path,
             weighting="uncertainty",
+            sampling={"rule": "temperature", "temperature": 2.0},
             tasks={
                 "sentiment": {"class_weights": "balanced"},
                 "words": {"kind": "focal"},

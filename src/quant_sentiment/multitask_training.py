@@ -11,14 +11,16 @@ Trainer builder (:func:`quant_sentiment.training.build_trainer`).
   the block's ``loss`` defaults (``class_weights: balanced`` is computed on that
   task's unmasked train rows; for a multi_label head it is the positive-class weight
   ``negatives / positives`` per class);
+- ``sampling``: the task-sampling rule of a pool (below);
 - ``aggregate``: ``mean`` (the mean of every task's metric, default) or a task name;
   it is reported as ``macro_f1`` and chooses the best checkpoint and early stopping.
 
 Rows carry their labels as the registry's per-task columns (``label_id__<task>``,
 ``label__<task>__<class>``; :mod:`quant_sentiment.tasks`), or, for a one-task model
-on a single-task split, the usual ``label_id``. Task sampling for pooled datasets
-(proportional / temperature / uniform) is not implemented: rows are drawn as in a
-single-task run (seeded shuffle, the block's ``oversample`` by the primary label).
+on a single-task split, the usual ``label_id``. The block's ``oversample`` applies
+to the primary ``label_id`` as in a single-task run; then ``multitask.sampling``
+(``rule``: proportional / temperature / uniform, ``temperature``, ``seed``) redraws
+the train rows of a pool by task group (:mod:`quant_sentiment.task_sampling`).
 """
 
 from __future__ import annotations
@@ -264,14 +266,18 @@ def fit_multitask(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     and loss weights as extra columns)."""
     from quant_sentiment.multitask import check_config
     from quant_sentiment.sampling import oversample
+    from quant_sentiment.task_sampling import sample_tasks
 
-    train = oversample(train, params.get("oversample"), f"{setting}.oversample")
     tasks = model.config.tasks
+    block = params.get("multitask") or {}
+    train = oversample(train, params.get("oversample"), f"{setting}.oversample")
+    train = sample_tasks(
+        train, tasks, block.get("sampling"), f"{setting}.multitask.sampling"
+    )
     model.config.loss = loss_settings(model, train, params, setting)
     check_config(model.config)
     uncertainty = model.config.loss["weighting"] == "uncertainty"
     model.log_vars.requires_grad_(uncertainty)
-    block = params.get("multitask") or {}
     columns = ["text", *[c for c in train.columns if c.startswith("label")]]
     data_fp = fingerprint(
         train[columns].to_dict("list"), valid[columns].to_dict("list")
