@@ -367,3 +367,20 @@ def test_a_pretrained_minilm_folder_gets_heads_and_exports(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     info = export_multitask_onnx(model, tokenizer, tmp_path / "m.onnx")
     assert max(info["export_max_abs_diff"].values()) <= 1e-4
+
+
+def test_models_from_a_finetune_source(tiny_model_dir, sample_splits):
+    from quant_sentiment.multitask import multitask_from_source
+    from tests.conftest import TINY_SCRATCH
+
+    texts = sample_splits["train"]["text"].tolist()
+    scratch, tokenizer = multitask_from_source("scratch", TASKS, texts, TINY_SCRATCH)
+    assert scratch.encoder.config.num_hidden_layers == 2 and len(tokenizer) > 100
+    folder, _ = multitask_from_source(str(tiny_model_dir), TASKS, texts)
+    from transformers import AutoModel
+
+    reference = AutoModel.from_pretrained(tiny_model_dir).state_dict()
+    for name, value in folder.encoder.state_dict().items():
+        assert torch.equal(value, reference[name]), name
+    with pytest.raises(OSError, match="Could not load model source"):
+        multitask_from_source(str(tiny_model_dir / "absent"), TASKS, texts)

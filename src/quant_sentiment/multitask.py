@@ -302,3 +302,39 @@ def multitask_model(
 def head_names(config: MultiTaskConfig) -> list[str]:
     """The task names in head order (the order of the outputs)."""
     return [t["name"] for t in config.tasks]
+
+
+def multitask_from_source(
+    source: str,
+    tasks: list[dict[str, Any]],
+    train_texts: list[str],
+    scratch: dict[str, Any] | None = None,
+    revision: str | None = None,
+    **settings,
+) -> tuple[MultiTaskModel, Any]:
+    """``(model, tokenizer)`` from a ``finetune.model`` source, as
+    ``modeling.load_model_source`` does for one task: a hub id or folder (its
+    encoder's pretrained weights, its tokenizer) or ``scratch`` (a new small BERT
+    and a WordPiece tokenizer trained on ``train_texts``)."""
+    from quant_sentiment.modeling import SCRATCH, build_scratch_model
+
+    if source == SCRATCH:
+        first = tasks[0]["labels"]
+        classifier, tokenizer = build_scratch_model(
+            train_texts, {label: i for i, label in enumerate(first)}, scratch or {}
+        )
+        return MultiTaskModel.from_encoder(
+            classifier.bert, tasks, **settings
+        ), tokenizer
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
+        encoder = AutoModel.from_pretrained(source, revision=revision)
+    except OSError as exc:
+        raise OSError(
+            f"Could not load model source '{source}': {exc}\nHub ids need network "
+            f"access (or a filled Hugging Face cache); offline, use a local folder "
+            f"or `scratch`."
+        ) from exc
+    return MultiTaskModel.from_encoder(encoder, tasks, **settings), tokenizer
