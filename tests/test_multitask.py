@@ -402,3 +402,36 @@ def test_log_vars_get_their_own_optimizer_group(tiny_bundle, tmp_path):
     others = [p for g in groups[:-1] for p in g["params"]]
     assert all(p is not model.log_vars for p in others)
     assert model.log_vars.requires_grad
+
+
+@pytest.mark.parametrize("fmt", ["hf_multitask", "onnx_multitask"])
+def test_saved_folders_load_as_classifiers_with_every_head(tiny_bundle, tmp_path, fmt):
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.formats import multitask as formats
+    from quant_sentiment.manifest import write_manifest
+
+    model = _model(tiny_bundle)
+    with torch.no_grad():
+        for head in model.heads.values():
+            head.weight.normal_(std=0.5)
+    folder = tmp_path / fmt
+    folder.mkdir()
+    if fmt == "hf_multitask":
+        fields = formats.write_hf(model, tiny_bundle.tokenizer, folder, 64)
+    else:
+        fields = formats.write_onnx(model, tiny_bundle.tokenizer, folder, 64, {})
+    write_manifest(folder, fields)
+    classifier = load_classifier(folder)
+    texts = [*TEXTS, "teks yang jauh lebih panjang dari yang lain untuk padding"]
+    got = classifier.predict_task_logits(texts, batch_size=2)
+    enc = tiny_bundle.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        want = model.task_logits(enc["input_ids"], enc["attention_mask"])
+    assert list(got) == ["sentiment", "long", "words"]
+    for name, logits in want.items():
+        np.testing.assert_allclose(got[name], logits.numpy(), atol=1e-4, rtol=0)
+    # the single-task contract: the primary (first single_label) head
+    assert classifier.id2label == {0: "positive", 1: "neutral", 2: "negative"}
+    np.testing.assert_array_equal(
+        classifier.predict_logits(texts, batch_size=2), got["sentiment"]
+    )

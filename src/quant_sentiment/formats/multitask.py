@@ -1,0 +1,205 @@
+"""Formats ``hf_multitask`` and ``onnx_multitask``: a saved
+:class:`~quant_sentiment.multitask.MultiTaskModel` as a classifier.
+
+=================  =============================================================
+format             files
+=================  =============================================================
+``hf_multitask``   ``save_pretrained`` folder (encoder, heads, ``log_vars``,
+                   config with the tasks) + tokenizer
+``onnx_multitask`` ``model.onnx`` (one output ``logits__<task>`` per task,
+                   :mod:`.onnx_multitask`) + ``model_config.json`` + tokenizer
+=================  =============================================================
+
+Both load as a :class:`MultiTaskClassifier`: :meth:`~MultiTaskClassifier.
+predict_task_logits` gives every head's logits in one pass; ``predict_logits`` and
+``id2label`` are the **primary** task's (the first single_label one), so the
+single-task consumers (``evaluate``, ``predict``) score the primary head unchanged
+until they learn about tasks. Writers return the manifest fields; the caller writes
+the manifest (:func:`quant_sentiment.manifest.write_manifest`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._base import MODEL_CONFIG_FILE, not_a_transformers_folder
+from .onnx import INPUT_NAMES
+
+FORMAT_HF = "hf_multitask"
+FORMAT_ONNX = "onnx_multitask"
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "model.safetensors"
+
+Batch = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+
+
+def primary_task(tasks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The first single_label task (the registry's primary task)."""
+    return next(t for t in tasks if t["kind"] == "single_label")
+
+
+class MultiTaskClassifier:
+    """Every head's logits from one encoder pass, texts batched by length."""
+
+    def __init__(
+        self,
+        run: Batch,
+        tokenizer,
+        tasks: list[dict[str, Any]],
+        max_length: int | None,
+        input_names: Sequence[str],
+    ) -> None:
+        self._run = run
+        self.tokenizer = tokenizer
+        self.tasks = [dict(t) for t in tasks]
+        self.max_length = max_length
+        self.input_names = list(input_names)
+        self.primary = primary_task(self.tasks)["name"]
+        self.id2label = dict(enumerate(primary_task(self.tasks)["labels"]))
+
+    def predict_task_logits(
+        self, texts: Sequence[str], batch_size: int = 64
+    ) -> dict[str, np.ndarray]:
+        """``{task: logits}`` (float32, ``[n, classes]``) in input order."""
+        from quant_sentiment.inference import length_sorted_batches
+
+        texts = list(texts)
+        out = {
+            t["name"]: np.zeros((len(texts), len(t["labels"])), dtype=np.float32)
+            for t in self.tasks
+        }
+        for idx in length_sorted_batches(texts, batch_size):
+            enc = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            feed = {n: enc[n].astype(np.int64) for n in self.input_names if n in enc}
+            for name, logits in self._run(feed).items():
+                out[name][idx] = logits
+        return out
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The primary task's logits (the single-task contract)."""
+        return self.predict_task_logits(texts, batch_size)[self.primary]
+
+
+def _fields(fmt: str, model, max_length: int, method: str) -> dict[str, Any]:
+    import torch
+
+    return {
+        "format": fmt,
+        "status": "ok",
+        "tasks": model.config.tasks,
+        "max_length": int(max_length),
+        "method": method,
+        "batch_invariance": "batched: float compute, padding masked",
+        "library": "torch",
+        "library_version": torch.__version__,
+        "quantized_modules": [],
+        "bits": 32,
+        "group_size": None,
+    }
+
+
+def write_hf(model, tokenizer, folder: Path, max_length: int) -> dict[str, Any]:
+    """``save_pretrained`` of the model and its tokenizer; the manifest fields."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    fields = _fields(FORMAT_HF, model, max_length, "FP32 eager (transformers)")
+    return {**fields, "weights_file": WEIGHTS_FILE}
+
+
+def write_onnx(
+    model, tokenizer, folder: Path, max_length: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """FP32 ONNX graph with one output per task (``options``: ``opset``,
+    ``exporter``), checked against PyTorch; the manifest fields."""
+    from .onnx_multitask import export_multitask_onnx
+
+    folder = Path(folder)
+    info = export_multitask_onnx(
+        model,
+        tokenizer,
+        folder / ONNX_FILE,
+        int(options.get("opset", 17)),
+        options.get("exporter", "torchscript"),
+    )
+    model.config.to_json_file(folder / MODEL_CONFIG_FILE)
+    tokenizer.save_pretrained(folder)
+    (folder / "config.json").write_text(
+        json.dumps(not_a_transformers_folder(FORMAT_ONNX))
+    )
+    method = f"torch.onnx.export ({info['exporter']}, opset {info['opset']}), FP32"
+    fields = _fields(FORMAT_ONNX, model, max_length, method)
+    return {**fields, "weights_file": ONNX_FILE, "outputs": info["outputs"]}
+
+
+def load_hf(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> MultiTaskClassifier:
+    """Open an ``hf_multitask`` folder (PyTorch threads are the caller's)."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from quant_sentiment.multitask import MultiTaskModel
+
+    model = MultiTaskModel.from_pretrained(folder, use_safetensors=True).eval()
+
+    def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        inputs = {k: torch.from_numpy(v) for k, v in feed.items()}
+        with torch.no_grad():
+            logits = model.task_logits(**inputs)
+        return {k: v.float().numpy() for k, v in logits.items()}
+
+    return MultiTaskClassifier(
+        run,
+        AutoTokenizer.from_pretrained(folder),
+        model.config.tasks,
+        manifest.get("max_length"),
+        INPUT_NAMES,
+    )
+
+
+def load_onnx(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> MultiTaskClassifier:
+    """Open an ``onnx_multitask`` folder with ``threads`` intra-op threads."""
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    from quant_sentiment.integrity import inside
+    from quant_sentiment.multitask import MultiTaskConfig
+
+    config = MultiTaskConfig.from_json_file(str(Path(folder) / MODEL_CONFIG_FILE))
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        str(inside(folder, manifest["weights_file"])),
+        options,
+        providers=["CPUExecutionProvider"],
+    )
+    outputs = [o.name for o in session.get_outputs()]
+
+    def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = session.run(outputs, feed)
+        return {
+            n.removeprefix("logits__"): v for n, v in zip(outputs, values, strict=True)
+        }
+
+    return MultiTaskClassifier(
+        run,
+        AutoTokenizer.from_pretrained(folder),
+        config.tasks,
+        manifest.get("max_length"),
+        [i.name for i in session.get_inputs()],
+    )
