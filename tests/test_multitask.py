@@ -435,3 +435,38 @@ def test_saved_folders_load_as_classifiers_with_every_head(tiny_bundle, tmp_path
     np.testing.assert_array_equal(
         classifier.predict_logits(texts, batch_size=2), got["sentiment"]
     )
+
+
+def test_int8_graph_keeps_every_head_and_runs_each_text_alone(tiny_bundle, tmp_path):
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.formats import multitask as formats
+    from quant_sentiment.manifest import write_manifest
+
+    model = _model(tiny_bundle)
+    options = {
+        "per_channel": True,
+        "reduce_range": False,
+        "weight_type": "qint8",
+        "quantize_embeddings": True,
+    }
+    fields = formats.write_onnx_int8(
+        model, tiny_bundle.tokenizer, tmp_path, 64, options
+    )
+    write_manifest(tmp_path, fields)
+    assert fields["bits"] == 8 and fields["op_types"]
+    assert fields["outputs"] == ["logits__sentiment", "logits__long", "logits__words"]
+    assert fields["batch_invariance"].startswith("per_text")
+    classifier = load_classifier(tmp_path)
+    assert classifier.mode == "per_text"
+    texts = [*TEXTS, "teks yang jauh lebih panjang dari yang lain untuk padding"]
+    together = classifier.predict_task_logits(texts, batch_size=8)
+    alone = {k: [] for k in together}
+    for text in texts:
+        for name, logits in classifier.predict_task_logits([text]).items():
+            alone[name].append(logits[0])
+    enc = tiny_bundle.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        fp32 = model.task_logits(enc["input_ids"], enc["attention_mask"])
+    for name, logits in together.items():
+        np.testing.assert_array_equal(logits, np.stack(alone[name]))
+        assert np.abs(logits - fp32[name].numpy()).max() < 0.1  # INT8, not equal

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._base import MODEL_CONFIG_FILE, not_a_transformers_folder
-from .onnx import INPUT_NAMES
+from .onnx import INPUT_NAMES, batch_mode
 
 FORMAT_HF = "hf_multitask"
 FORMAT_ONNX = "onnx_multitask"
@@ -53,8 +53,13 @@ class MultiTaskClassifier:
         tasks: list[dict[str, Any]],
         max_length: int | None,
         input_names: Sequence[str],
+        mode: str = "batched",
     ) -> None:
+        """``mode``: ``batched`` (length-sorted padded batches) or ``per_text``
+        (each text alone, unpadded: graphs with run-time activation scales,
+        ``formats.onnx.batch_mode``)."""
         self._run = run
+        self.mode = mode
         self.tokenizer = tokenizer
         self.tasks = [dict(t) for t in tasks]
         self.max_length = max_length
@@ -73,10 +78,15 @@ class MultiTaskClassifier:
             t["name"]: np.zeros((len(texts), len(t["labels"])), dtype=np.float32)
             for t in self.tasks
         }
-        for idx in length_sorted_batches(texts, batch_size):
+        batches = (
+            length_sorted_batches(texts, batch_size)
+            if self.mode == "batched"
+            else ([i] for i in range(len(texts)))
+        )
+        for idx in batches:
             enc = self.tokenizer(
                 [texts[i] for i in idx],
-                padding=True,
+                padding=self.mode == "batched",
                 truncation=True,
                 max_length=self.max_length,
                 return_tensors="np",
@@ -142,6 +152,48 @@ def write_onnx(
     return {**fields, "weights_file": ONNX_FILE, "outputs": info["outputs"]}
 
 
+def write_onnx_int8(
+    model, tokenizer, folder: Path, max_length: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`write_onnx`'s graph through ONNX Runtime ``quantize_dynamic`` (INT8
+    weights, dynamic uint8 activations; ``formats.onnx.quantize_int8_file``), every
+    head kept as its own output. ``options`` as ``int8_ort``'s: ``exporter``,
+    ``opset``, ``per_channel``, ``reduce_range``, ``weight_type``,
+    ``quantize_embeddings``."""
+    import tempfile
+
+    import onnx
+
+    from .onnx import INT8_OPS, batch_invariance, op_histogram, quantize_int8_file
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        fields = write_onnx(model, tokenizer, Path(tmp), max_length, options)
+        op_types = (
+            None if options.get("quantize_embeddings", True) else ["MatMul", "Gemm"]
+        )
+        quantize_int8_file(Path(tmp) / ONNX_FILE, folder / ONNX_FILE, options, op_types)
+    model.config.to_json_file(folder / MODEL_CONFIG_FILE)
+    tokenizer.save_pretrained(folder)
+    (folder / "config.json").write_text(
+        json.dumps(not_a_transformers_folder(FORMAT_ONNX))
+    )
+    names, ops = op_histogram(folder / ONNX_FILE, INT8_OPS)
+    graph_ops = {n.op_type for n in onnx.load(str(folder / ONNX_FILE)).graph.node}
+    granularity = "per channel" if options.get("per_channel") else "per tensor"
+    return {
+        **fields,
+        "method": "onnxruntime.quantization.quantize_dynamic "
+        f"({granularity}, {options.get('weight_type')} weights, dynamic uint8 "
+        "activations), one output per task",
+        "batch_invariance": batch_invariance(graph_ops),
+        "quantized_modules": names,
+        "op_types": ops,
+        "bits": 8,
+        "granularity": granularity,
+    }
+
+
 def load_hf(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> MultiTaskClassifier:
@@ -171,7 +223,9 @@ def load_hf(
 def load_onnx(
     folder: Path, manifest: dict[str, Any], threads: int | None = None
 ) -> MultiTaskClassifier:
-    """Open an ``onnx_multitask`` folder with ``threads`` intra-op threads."""
+    """Open an ``onnx_multitask`` folder (FP32 or INT8) with ``threads`` intra-op
+    threads; a graph with run-time activation scales runs each text alone."""
+    import onnx
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
@@ -189,6 +243,10 @@ def load_onnx(
         providers=["CPUExecutionProvider"],
     )
     outputs = [o.name for o in session.get_outputs()]
+    graph = onnx.load(
+        str(inside(folder, manifest["weights_file"])), load_external_data=False
+    )
+    mode = batch_mode({node.op_type for node in graph.graph.node})
 
     def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = session.run(outputs, feed)
@@ -202,4 +260,5 @@ def load_onnx(
         config.tasks,
         manifest.get("max_length"),
         [i.name for i in session.get_inputs()],
+        mode,
     )
