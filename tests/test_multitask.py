@@ -470,3 +470,33 @@ def test_int8_graph_keeps_every_head_and_runs_each_text_alone(tiny_bundle, tmp_p
     for name, logits in together.items():
         np.testing.assert_array_equal(logits, np.stack(alone[name]))
         assert np.abs(logits - fp32[name].numpy()).max() < 0.1  # INT8, not equal
+
+
+def test_int4_graph_keeps_every_head_batched(tiny_bundle, tmp_path):
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.formats import multitask as formats
+    from quant_sentiment.manifest import write_manifest
+
+    model = _model(tiny_bundle)
+    options = {
+        "bits": 4,
+        "block_size": 16,
+        "symmetric": True,
+        "accuracy_level": None,
+        "quantize_embeddings": True,
+    }
+    fields = formats.write_onnx_int4(
+        model, tiny_bundle.tokenizer, tmp_path, 64, options
+    )
+    write_manifest(tmp_path, fields)
+    assert fields["bits"] == 4 and "MatMulNBits" in fields["op_types"]
+    classifier = load_classifier(tmp_path)
+    assert classifier.mode == "batched"  # weight-only: padding masked
+    enc = tiny_bundle.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        fp32 = model.task_logits(enc["input_ids"], enc["attention_mask"])
+    got = classifier.predict_task_logits(TEXTS)
+    assert list(got) == list(fp32)
+    for name, logits in got.items():
+        assert logits.shape == tuple(fp32[name].shape)
+        assert 0 < np.abs(logits - fp32[name].numpy()).max() < 0.2  # 4-bit, not equal

@@ -152,6 +152,41 @@ def write_onnx(
     return {**fields, "weights_file": ONNX_FILE, "outputs": info["outputs"]}
 
 
+def _write_quantized(
+    model, tokenizer, folder: Path, max_length: int, options, quantize, op_set
+) -> dict[str, Any]:
+    """Export :func:`write_onnx`'s FP32 graph to a temporary folder, write
+    ``quantize(src, dst)`` of it into ``folder`` with the config and tokenizer; the
+    FP32 fields plus the quantized graph's ``quantized_modules`` / ``op_types``
+    (ops of ``op_set``) and ``batch_invariance``."""
+    import tempfile
+
+    import onnx
+
+    from .onnx import batch_invariance, op_histogram
+
+    folder = Path(folder)
+    with tempfile.TemporaryDirectory() as tmp:
+        fields = write_onnx(model, tokenizer, Path(tmp), max_length, options)
+        quantize(Path(tmp) / ONNX_FILE, folder / ONNX_FILE)
+    model.config.to_json_file(folder / MODEL_CONFIG_FILE)
+    tokenizer.save_pretrained(folder)
+    (folder / "config.json").write_text(
+        json.dumps(not_a_transformers_folder(FORMAT_ONNX))
+    )
+    names, ops = op_histogram(folder / ONNX_FILE, op_set)
+    if not names:
+        raise RuntimeError(f"the quantizer replaced no node by one of {sorted(op_set)}")
+    graph = onnx.load(str(folder / ONNX_FILE), load_external_data=False).graph
+    graph_ops = {n.op_type for n in graph.node}
+    return {
+        **fields,
+        "batch_invariance": batch_invariance(graph_ops),
+        "quantized_modules": names,
+        "op_types": ops,
+    }
+
+
 def write_onnx_int8(
     model, tokenizer, folder: Path, max_length: int, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -160,37 +195,53 @@ def write_onnx_int8(
     head kept as its own output. ``options`` as ``int8_ort``'s: ``exporter``,
     ``opset``, ``per_channel``, ``reduce_range``, ``weight_type``,
     ``quantize_embeddings``."""
-    import tempfile
+    from .onnx import INT8_OPS, quantize_int8_file
 
-    import onnx
+    op_types = None if options.get("quantize_embeddings", True) else ["MatMul", "Gemm"]
 
-    from .onnx import INT8_OPS, batch_invariance, op_histogram, quantize_int8_file
+    def quantize(src: Path, dst: Path) -> None:
+        quantize_int8_file(src, dst, options, op_types)
 
-    folder = Path(folder)
-    with tempfile.TemporaryDirectory() as tmp:
-        fields = write_onnx(model, tokenizer, Path(tmp), max_length, options)
-        op_types = (
-            None if options.get("quantize_embeddings", True) else ["MatMul", "Gemm"]
-        )
-        quantize_int8_file(Path(tmp) / ONNX_FILE, folder / ONNX_FILE, options, op_types)
-    model.config.to_json_file(folder / MODEL_CONFIG_FILE)
-    tokenizer.save_pretrained(folder)
-    (folder / "config.json").write_text(
-        json.dumps(not_a_transformers_folder(FORMAT_ONNX))
+    fields = _write_quantized(
+        model, tokenizer, folder, max_length, options, quantize, INT8_OPS
     )
-    names, ops = op_histogram(folder / ONNX_FILE, INT8_OPS)
-    graph_ops = {n.op_type for n in onnx.load(str(folder / ONNX_FILE)).graph.node}
     granularity = "per channel" if options.get("per_channel") else "per tensor"
     return {
         **fields,
         "method": "onnxruntime.quantization.quantize_dynamic "
         f"({granularity}, {options.get('weight_type')} weights, dynamic uint8 "
         "activations), one output per task",
-        "batch_invariance": batch_invariance(graph_ops),
-        "quantized_modules": names,
-        "op_types": ops,
         "bits": 8,
         "granularity": granularity,
+    }
+
+
+def write_onnx_int4(
+    model, tokenizer, folder: Path, max_length: int, options: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`write_onnx`'s graph with ONNX Runtime ``MatMulNBits`` block-wise
+    weights (``formats.onnx.quantize_int4_proto``, RTN); the heads (``Gemm``) stay
+    FP32. ``options`` as ``int4``'s: ``exporter``, ``opset``, ``bits``,
+    ``block_size``, ``symmetric``, ``accuracy_level``, ``quantize_embeddings``."""
+    import onnx
+
+    from .onnx import INT4_OPS, quantize_int4_proto
+
+    op_types = ("MatMul", "Gather") if options["quantize_embeddings"] else ("MatMul",)
+
+    def quantize(src: Path, dst: Path) -> None:
+        onnx.save(quantize_int4_proto(onnx.load(str(src)), options, op_types), str(dst))
+
+    fields = _write_quantized(
+        model, tokenizer, folder, max_length, options, quantize, INT4_OPS
+    )
+    kind = "symmetric" if options["symmetric"] else "asymmetric"
+    return {
+        **fields,
+        "method": f"onnxruntime MatMulNBitsQuantizer (RTN, {options['bits']}-bit, "
+        f"block {options['block_size']}, {kind}), one output per task",
+        "bits": int(options["bits"]),
+        "group_size": int(options["block_size"]),
     }
 
 
