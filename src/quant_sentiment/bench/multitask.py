@@ -6,8 +6,8 @@ Reads ``clean_train`` / ``clean_valid`` / ``clean_test`` written by
 (the newest version under ``data/03_primary/id_hatespeech_minilm``; the offline
 environment keeps 720 train rows), trains the packaged all-MiniLM-L6-v2 with one
 head per task, prints per-epoch validation macro-F1 per head and the loss weights,
-then test macro-F1 and per-class F1 per head of the FP32 ONNX folder and its INT8
-(``formats.multitask``), with INT8's Δ per head and the test scoring time.
+then test macro-F1 and per-class F1 per head of the FP32 ONNX folder, its INT8
+and INT4 (``formats.multitask``), with the Δ per head and the test scoring time.
 
     python -m quant_sentiment.bench.multitask --epochs 3 --weighting uncertainty
 """
@@ -56,8 +56,8 @@ def per_class(task, logits: np.ndarray, frame: pd.DataFrame) -> dict[str, float]
 
 
 def score_variants(model, tokenizer, tasks, test: pd.DataFrame, args, tmp: str):
-    """Per-head test macro-F1 and per-class F1 of the FP32 ONNX folder and its INT8
-    (``int8_ort`` options), with the Δ of INT8 vs FP32 per head."""
+    """Per-head test macro-F1 and per-class F1 of the FP32 ONNX folder, its INT8
+    (``int8_ort``'s options) and INT4 (``int4``'s), with the Δ vs FP32 per head."""
     from quant_sentiment.formats import load_classifier
     from quant_sentiment.formats import multitask as formats
     from quant_sentiment.manifest import write_manifest
@@ -68,10 +68,20 @@ def score_variants(model, tokenizer, tasks, test: pd.DataFrame, args, tmp: str):
         "weight_type": "qint8",
         "quantize_embeddings": True,
     }
+    int4 = {  # conf/base/parameters_quantize_ptq.yml, int4
+        "bits": 4,
+        "block_size": 32,
+        "symmetric": True,
+        "accuracy_level": None,
+        "quantize_embeddings": True,
+    }
     writers = {
         "fp32": lambda f: formats.write_onnx(model, tokenizer, f, args.max_length, {}),
         "int8": lambda f: formats.write_onnx_int8(
             model, tokenizer, f, args.max_length, int8
+        ),
+        "int4": lambda f: formats.write_onnx_int4(
+            model, tokenizer, f, args.max_length, int4
         ),
     }
     rows, texts = [], test["text"].tolist()
