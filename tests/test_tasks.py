@@ -288,3 +288,41 @@ def test_the_real_file_reads_with_every_task(shared_data, tmp_path):
     category = rows[[c for c in rows if c.startswith("label__category__")]]
     assert ((category == 0) | (category == 1)).all().all()
     assert (category[~hs] == 0).all().all()
+
+
+def test_a_headerless_file_names_task_columns_by_index(tmp_path):
+    from quant_sentiment.datasets import SourceLinesDataset
+    from quant_sentiment.pipelines.preprocessing.sources import read_split_rows
+    from tests.test_corpora import _policy
+
+    registry = {
+        "mine": {
+            "files": {
+                s: str(tmp_path / f"{s}.tsv") for s in ("train", "valid", "test")
+            },
+            "text": 0,
+            "tasks": [
+                {"name": "mood", "labels": ["neg", "pos"], "label": {"column": 1}},
+                {
+                    "name": "topic",
+                    "kind": "multi_label",
+                    "labels": ["food", "price"],
+                    "label": {"columns": {"food": 2, "price": 3}},
+                },
+            ],
+        }
+    }
+    for split in ("train", "valid", "test"):
+        (tmp_path / f"{split}.tsv").write_text(
+            "enak sekali\tpos\t1\t0\nmahal\tneg\t0\t1\n"
+        )
+    spec = resolve("mine", registry)
+    raw = SourceLinesDataset(spec["parts"], "train").load()
+    label_map = {"neg": 0, "pos": 1}
+    rows, _ = read_split_rows(raw, label_map, _policy(), spec)
+    assert rows[
+        ["label__mood", "label__topic__food", "label__topic__price"]
+    ].values.tolist() == [
+        ["pos", 1, 0],
+        ["neg", 0, 1],
+    ]

@@ -169,13 +169,17 @@ def _multi_rule(where: str, rule: Any, labels: list[str]) -> dict[str, Any]:
             f"{where}.label of a multi_label task must be {{columns: {{class: 0/1 "
             f"column}}}}, got {rule!r}"
         )
-    columns = {str(k): str(v) for k, v in columns.items()}
+    columns = {str(k): v if _is_index(v) else str(v) for k, v in columns.items()}
     if sorted(columns) != sorted(labels):
         raise DatasetConfigError(
             f"{where}.label.columns names classes {sorted(columns)}, which must be "
             f"exactly {where}.labels {labels}"
         )
     return {"columns": {label: columns[label] for label in labels}}
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def pooled_tasks(
@@ -210,16 +214,17 @@ def task_columns(tasks: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def rule_columns(rules: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The file columns the task rules of a part read (each once, in order)."""
-    out: list[str] = []
+def rule_columns(rules: Mapping[str, Mapping[str, Any]]) -> list[str | int]:
+    """The file columns (header names or 0-based indices) the task rules of a part
+    read, each once, in order."""
+    out: list[str | int] = []
     for rule in rules.values():
         cols = (
             rule["columns"].values()
             if "columns" in rule and isinstance(rule["columns"], Mapping)
             else label_columns(rule)
         )
-        out += [str(c) for c in cols if str(c) not in out]
+        out += [c for c in cols if str(c) not in map(str, out)]
     return out
 
 
@@ -229,7 +234,7 @@ def column_settings(part: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for task, rule in part.get("tasks", {}).items():
         for column in rule_columns({task: rule}):
-            out.setdefault(column, f"datasets.{part['entry']}.tasks.{task}.label")
+            out.setdefault(str(column), f"datasets.{part['entry']}.tasks.{task}.label")
     return out
 
 
@@ -252,7 +257,11 @@ def row_labels(
         name, rule = task["name"], rules.get(task["name"])
         if task["kind"] == MULTI:
             for label in task["labels"]:
-                flag = MASKED if rule is None else _flag(values[rule["columns"][label]])
+                flag = (
+                    MASKED
+                    if rule is None
+                    else _flag(values[str(rule["columns"][label])])
+                )
                 if flag is None:
                     column = rule["columns"][label]
                     return {}, f"task {name}: column {column} is not 0 or 1"
@@ -284,7 +293,7 @@ def add_task_columns(
             task, problem); rows are never dropped silently here.
     """
     rules = part.get("tasks", {})
-    needed = rule_columns(rules)
+    needed = [str(c) for c in rule_columns(rules)]  # kept as str(column)
     records = []
     for values in rows[["source", "line", *needed]].astype(str).to_dict("records"):
         found, problem = row_labels(values, rules, tasks)

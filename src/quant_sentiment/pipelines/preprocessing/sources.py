@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.corpora import OWN_FILES, assign_splits, label_columns
-from quant_sentiment.tasks import add_task_columns, column_settings
+from quant_sentiment.tasks import add_task_columns, column_settings, rule_columns
 
 from .nodes import FINDING_COLUMNS, validate_rows
 
@@ -102,7 +102,7 @@ def read_split_rows(
                 names = {**settings["names"], "label_column": owners[str(primary[0])]}
                 settings["names"] = names
             kept = settings["keep_columns"]
-            kept += [c for c in owners if c not in kept]
+            kept += [c for c in rule_columns(part["tasks"]) if c not in kept]
         rows, invalid = validate_rows(lines, label_map, settings)
         rows = rows.assign(**part["meta"])
         if dataset_spec.get("task_columns"):
