@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from quant_sentiment.multitask import MultiTaskModel, multitask_model
+from quant_sentiment.multitask_metrics import multitask_metrics
 from quant_sentiment.multitask_training import (
     MultiTaskCollator,
     fit_multitask,
     multitask_dataset,
-    multitask_metrics,
 )
 
 TASKS = [
@@ -500,3 +500,42 @@ def test_int4_graph_keeps_every_head_batched(tiny_bundle, tmp_path):
     for name, logits in got.items():
         assert logits.shape == tuple(fp32[name].shape)
         assert 0 < np.abs(logits - fp32[name].numpy()).max() < 0.2  # 4-bit, not equal
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            {"weigthing": "fixed"},
+            r"finetune\.multitask: unknown setting\(s\) \['weigthing'\]",
+        ),
+        (
+            {"tasks": {"severity": {}}},
+            r"finetune\.multitask\.tasks names task\(s\) \['severity'\]",
+        ),
+        (
+            {"task_weights": {"x": 1}},
+            r"finetune\.multitask\.task_weights names task\(s\) \['x'\]",
+        ),
+        (
+            {"tasks": {"words": {"gamma": 2}}},
+            r"finetune\.multitask\.tasks\.words: unknown setting\(s\) \['gamma'\]",
+        ),
+        ({"weighting": "learned"}, r"multitask\.loss\.weighting must be one of"),
+        ({"aggregate": "median"}, r"multitask\.aggregate must be 'mean' or a task"),
+        ({"sampling": {"rule": "x"}}, r"finetune\.multitask\.sampling\.rule must be"),
+    ],
+)
+def test_bad_multitask_settings_stop_before_training(
+    tiny_bundle, sample_splits, tmp_path, block, message
+):
+    frame = _frame(sample_splits["valid"]).head(24)
+    with pytest.raises(ValueError, match=message):
+        fit_multitask(
+            _model(tiny_bundle),
+            tiny_bundle.tokenizer,
+            frame,
+            frame,
+            _params(tmp_path, **block),
+            64,
+        )
