@@ -34,6 +34,7 @@ def test_every_built_in_entry_resolves():
         "id_hatespeech_severity",
         "id_hatespeech_hs",
         "id_hatespeech_abusive",
+        "id_hatespeech",
         *(f"nusax_{lang}" for lang in LANGUAGES),
     }
     assert set(names(REGISTRY)) == expected

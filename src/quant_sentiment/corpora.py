@@ -71,6 +71,7 @@ _ENTRY_KEYS = {
     "licence",
     "description",
     "expand",
+    "tasks",
 }
 _GUARD_DEFAULTS = {"threshold": 0.5, "ngram": 3, "across_parts": False, "against": []}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -202,8 +203,12 @@ _RESERVED = {"source", "line", "text", "label", "label_id", "split", "part"}
 
 
 def _single(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    from quant_sentiment import tasks  # tasks builds on this module
+
+    entry = tasks.primary_entry(name, entry)
     labels = _labels(name, entry)
     part = _part(name, entry, labels)
+    task_defs, part["tasks"] = tasks.resolve_tasks(name, entry)
     meta = sorted({*part["meta"], *part["columns"]})
     clash = sorted(set(meta) & _RESERVED)
     if clash:
@@ -226,10 +231,14 @@ def _single(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         "parts": [part],
         "leakage_guard": _guard(name, entry.get("leakage_guard")),
         "normalisation": dict(entry.get("normalisation") or {}),
+        "tasks": task_defs,
+        "task_columns": tasks.task_columns(task_defs) if tasks.declared(entry) else [],
     }
 
 
 def _pooled(name: str, entry: Mapping[str, Any], entries: Mapping) -> dict[str, Any]:
+    from quant_sentiment import tasks
+
     pool = entry["pool"]
     if not isinstance(pool, list) or not pool:
         raise DatasetConfigError(
@@ -271,6 +280,12 @@ def _pooled(name: str, entry: Mapping[str, Any], entries: Mapping) -> dict[str, 
         "parts": [m["parts"][0] for m in members],
         "leakage_guard": _guard(name, entry.get("leakage_guard")),
         "normalisation": normalisation,
+        "tasks": (pooled := tasks.pooled_tasks(name, members)),
+        "task_columns": (
+            tasks.task_columns(pooled)
+            if any(m["task_columns"] for m in members)
+            else []
+        ),
     }
 
 

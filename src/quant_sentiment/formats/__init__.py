@@ -12,6 +12,9 @@ format     module                              files
 ``openvino`` :mod:`.openvino`                  ``model.xml`` / ``model.bin`` + tokenizer
 =========  ==================================  =====================================
 
+:mod:`.multitask` holds the multi-task formats (``hf_multitask``, ``onnx_multitask``:
+one head per task, docs/multitask.md).
+
 :data:`LOADERS` is the explicit registry of loaders by format name (no registration
 by import side effect); :func:`load_classifier` opens any folder through it. Every
 folder carries a ``manifest.json`` (:mod:`quant_sentiment.manifest`). Adding a format
@@ -26,7 +29,7 @@ from typing import Any
 
 from quant_sentiment.manifest import read_manifest, verified_manifest
 
-from . import bnb, hf, onnx, openvino, quanto, sklearn, torchao
+from . import bnb, hf, multitask, onnx, openvino, quanto, sklearn, torchao
 from ._base import Classifier, HFClassifier
 from .errors import VariantUnavailable
 
@@ -40,6 +43,8 @@ LOADERS: dict[str, Loader] = {
     sklearn.FORMAT: sklearn.load,
     quanto.FORMAT: quanto.load,
     openvino.FORMAT: openvino.load,
+    multitask.FORMAT_HF: multitask.load_hf,  # one head per task (docs/multitask.md)
+    multitask.FORMAT_ONNX: multitask.load_onnx,
 }
 SKIPPED = "skipped"
 

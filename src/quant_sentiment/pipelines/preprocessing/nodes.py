@@ -294,8 +294,11 @@ def _layout(header_row: Row | None, settings: dict, source: str) -> tuple[dict, 
         str(c): _index(c, label_name, header, settings, source)
         for c in label_columns(rule)
     }
+    owners = settings.get("keep_names") or {}  # a kept column's own setting
     keep = {
-        str(c): _index(c, _name(settings, "columns"), header, settings, source)
+        str(c): _index(
+            c, owners.get(str(c), _name(settings, "columns")), header, settings, source
+        )
         for c in settings.get("keep_columns") or []
     }
     if text in labels.values():

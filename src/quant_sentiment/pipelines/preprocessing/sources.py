@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from quant_sentiment.corpora import OWN_FILES, assign_splits
+from quant_sentiment.corpora import OWN_FILES, assign_splits, label_columns
+from quant_sentiment.tasks import add_task_columns, column_settings, rule_columns
 
 from .nodes import FINDING_COLUMNS, validate_rows
 
@@ -92,8 +93,20 @@ def read_split_rows(
     for index, part in enumerate(dataset_spec["parts"]):
         lines = raw[raw["part"] == index].reset_index(drop=True)
         lines.attrs["source"] = (raw.attrs.get("sources") or ["?"] * (index + 1))[index]
-        rows, invalid = validate_rows(lines, label_map, part_settings(part, validation))
+        settings = part_settings(part, validation)
+        if dataset_spec.get("task_columns"):  # kept for the per-task labels
+            owners = column_settings(part)
+            settings["keep_names"] = owners
+            primary = [c for c in label_columns(part["label"]) if str(c) in owners]
+            if primary:  # the entry's label is its primary task's
+                names = {**settings["names"], "label_column": owners[str(primary[0])]}
+                settings["names"] = names
+            kept = settings["keep_columns"]
+            kept += [c for c in rule_columns(part["tasks"]) if c not in kept]
+        rows, invalid = validate_rows(lines, label_map, settings)
         rows = rows.assign(**part["meta"])
+        if dataset_spec.get("task_columns"):
+            rows = add_task_columns(rows, part, dataset_spec["tasks"])
         if part["split"] is not None:
             where = f"datasets.{part['entry']}.split"
             chosen = pd.Series(
@@ -103,7 +116,16 @@ def read_split_rows(
             if split != "train":
                 invalid = invalid.iloc[0:0]
         rows_out.append(
-            rows.reindex(columns=["source", "line", "text", "label", *meta])
+            rows.reindex(
+                columns=[
+                    "source",
+                    "line",
+                    "text",
+                    "label",
+                    *meta,
+                    *dataset_spec.get("task_columns", []),
+                ]
+            )
         )
         invalid_out.append(invalid)
     rows = pd.concat(rows_out, ignore_index=True)
