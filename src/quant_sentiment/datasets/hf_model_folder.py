@@ -8,7 +8,7 @@ from typing import Any
 from kedro.io import Version
 
 from quant_sentiment.datasets._folder import FolderDataset
-from quant_sentiment.formats import hf
+from quant_sentiment.formats import hf, multitask
 from quant_sentiment.manifest import verified_manifest, write_manifest
 from quant_sentiment.modeling import ModelBundle
 
@@ -65,6 +65,8 @@ class HFModelFolderDataset(FolderDataset):
 
         path = self._load_folder()
         metadata = verified_manifest(path)  # before from_pretrained reads a file
+        if metadata.get("format") == multitask.FORMAT_HF:  # docs/multitask.md
+            return self._load_multitask(path, metadata)
         load_args = dict(self._load_args)
         if isinstance(load_args.get("dtype"), str):
             import torch
@@ -78,11 +80,30 @@ class HFModelFolderDataset(FolderDataset):
             model=model, tokenizer=tokenizer, metadata=metadata, path=path
         )
 
+    def _load_multitask(self, path: Path, metadata: dict[str, Any]) -> ModelBundle:
+        """An ``hf_multitask`` folder (the ``finetune`` of a multi-task entry)."""
+        from transformers import AutoTokenizer
+
+        from quant_sentiment.multitask import MultiTaskModel
+
+        model = MultiTaskModel.from_pretrained(path, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return ModelBundle(
+            model=model.eval(), tokenizer=tokenizer, metadata=metadata, path=path
+        )
+
     def save(self, data: ModelBundle) -> None:
         """Write model, tokenizer and ``manifest.json`` to a temporary folder, then
-        move it into place."""
+        move it into place (a multi-task model as ``hf_multitask``)."""
 
         def write(folder: Path) -> None:
+            if multitask.is_multitask_model(data.model):
+                max_length = int(data.metadata["max_length"])
+                fields = multitask.write_hf(
+                    data.model, data.tokenizer, folder, max_length
+                )
+                write_manifest(folder, {**data.metadata, **fields})
+                return
             hf.write_pretrained(data.model, data.tokenizer, folder)
             write_manifest(
                 folder, {**data.metadata, **hf.pretrained_fields(data.model)}

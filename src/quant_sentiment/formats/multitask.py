@@ -245,16 +245,18 @@ def write_onnx_int4(
     }
 
 
-def load_hf(
-    folder: Path, manifest: dict[str, Any], threads: int | None = None
-) -> MultiTaskClassifier:
-    """Open an ``hf_multitask`` folder (PyTorch threads are the caller's)."""
+def is_multitask_model(model) -> bool:
+    """Whether ``model`` is a :class:`~quant_sentiment.multitask.MultiTaskModel`."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) == "quant_sentiment_multitask"
+
+
+def in_memory(model, tokenizer, max_length: int | None) -> MultiTaskClassifier:
+    """A loaded :class:`~quant_sentiment.multitask.MultiTaskModel` as a classifier
+    (PyTorch, batched; the threads are the caller's)."""
     import torch
-    from transformers import AutoTokenizer
 
-    from quant_sentiment.multitask import MultiTaskModel
-
-    model = MultiTaskModel.from_pretrained(folder, use_safetensors=True).eval()
+    model = model.eval()
 
     def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         inputs = {k: torch.from_numpy(v) for k, v in feed.items()}
@@ -263,12 +265,21 @@ def load_hf(
         return {k: v.float().numpy() for k, v in logits.items()}
 
     return MultiTaskClassifier(
-        run,
-        AutoTokenizer.from_pretrained(folder),
-        model.config.tasks,
-        manifest.get("max_length"),
-        INPUT_NAMES,
+        run, tokenizer, model.config.tasks, max_length, INPUT_NAMES
     )
+
+
+def load_hf(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> MultiTaskClassifier:
+    """Open an ``hf_multitask`` folder (PyTorch threads are the caller's)."""
+    from transformers import AutoTokenizer
+
+    from quant_sentiment.multitask import MultiTaskModel
+
+    model = MultiTaskModel.from_pretrained(folder, use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return in_memory(model, tokenizer, manifest.get("max_length"))
 
 
 def load_onnx(

@@ -44,6 +44,7 @@ def finetune_run(sample_splits, model_params, tmp_path_factory):
             **{f"clean_{s}": MemoryDataset(frame) for s, frame in splits.items()},
             "params:model": MemoryDataset(model_params),
             "params:preprocessing.normalisation": MemoryDataset(base_normalisation()),
+            "params:dataset_spec": MemoryDataset({"name": "sample", "tasks": []}),
             "params:finetune": MemoryDataset(
                 finetune_params(tmp / "ckpt", {"num_train_epochs": 2})
             ),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from quant_sentiment.formats.multitask import is_multitask_model
 from quant_sentiment.inference import predict_logits, predictions_frame
 from quant_sentiment.manifest import library_versions
 from quant_sentiment.metrics import classification_metrics, confusion_matrix_figure
@@ -18,6 +19,14 @@ from quant_sentiment.modeling import (
 )
 from quant_sentiment.textprep import MANIFEST_KEY
 from quant_sentiment.training import fit_classifier, limit_rows
+
+from .multitask_nodes import (
+    multitask_tasks,
+    predict_tasks,
+    single_task_params,
+    task_test_metrics,
+    train_multitask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,7 @@ def train_classifier(
     model: dict[str, Any],
     params: dict[str, Any],
     normalisation: dict[str, Any],
+    dataset_spec: dict[str, Any] | None = None,
 ) -> tuple[ModelBundle, pd.DataFrame]:
     """Fine-tune a sequence classifier with the shared Trainer builder.
 
@@ -73,12 +83,20 @@ def train_classifier(
         normalisation: ``params:preprocessing.normalisation``, recorded in the
             manifest so that every way of predicting normalises raw text the same
             way (:mod:`quant_sentiment.textprep`).
+        dataset_spec: ``params:dataset_spec``; an entry with more than one task
+            trains a multi-task model instead (``finetune.multitask``,
+            :mod:`.multitask_nodes`); otherwise the ``multitask`` block is ignored.
 
     Returns:
         ``(bundle, history)``: the best model with its tokenizer and metadata, and the
         per-epoch history.
     """
     from transformers import set_seed
+
+    tasks = multitask_tasks(dataset_spec)
+    if tasks:
+        return train_multitask(train, valid, model, params, normalisation, tasks)
+    params = single_task_params(params)
 
     seed = int(params["training_args"]["seed"])
     set_seed(seed)
@@ -119,27 +137,38 @@ def predict_split(
     """Predict a split with the fine-tuned model; one row per text with probabilities.
 
     ``model`` is ``params:model`` (``max_length``); the batch size is
-    ``training_args.per_device_eval_batch_size`` of ``params:finetune``.
+    ``training_args.per_device_eval_batch_size`` of ``params:finetune``. A
+    multi-task model adds every head's columns (:func:`.multitask_nodes.predict_tasks`).
     """
+    batch_size = int(params["training_args"]["per_device_eval_batch_size"])
+    if is_multitask_model(bundle.model):
+        return predict_tasks(bundle, split, int(model["max_length"]), batch_size)
     logits = predict_logits(
         bundle.model,
         bundle.tokenizer,
         split["text"].tolist(),
-        batch_size=int(params["training_args"]["per_device_eval_batch_size"]),
+        batch_size=batch_size,
         max_length=int(model["max_length"]),
     )
     return predictions_frame(split, logits, bundle.model.config.id2label)
 
 
 def compute_test_metrics(
-    predictions: pd.DataFrame, model: dict[str, Any]
+    predictions: pd.DataFrame,
+    model: dict[str, Any],
+    dataset_spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy, macro-F1, weighted-F1 and per-class P/R/F1 on the test split."""
-    return classification_metrics(
+    """Accuracy, macro-F1, weighted-F1 and per-class P/R/F1 on the test split; a
+    multi-task entry adds ``tasks: {task: {...}}`` (every head, unmasked rows)."""
+    metrics = classification_metrics(
         predictions["label_id"],
         predictions["pred_id"],
         label_names(model["label_map"]),
     )
+    tasks = multitask_tasks(dataset_spec)
+    if tasks:
+        metrics["tasks"] = task_test_metrics(predictions, tasks)
+    return metrics
 
 
 def plot_confusion_matrix(predictions: pd.DataFrame, model: dict[str, Any]):

@@ -22,6 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:model",
                     "params:finetune",
                     "params:preprocessing.normalisation",
+                    "params:dataset_spec",
                 ],
                 outputs=["finetuned_model", "finetune_history"],
                 name="train_classifier",
@@ -39,7 +40,11 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 compute_test_metrics,
-                inputs=["finetune_test_predictions", "params:model"],
+                inputs=[
+                    "finetune_test_predictions",
+                    "params:model",
+                    "params:dataset_spec",
+                ],
                 outputs="finetune_test_metrics",
                 name="compute_test_metrics",
             ),
