@@ -27,6 +27,7 @@ from quant_sentiment.formats import (
     bnb,
     hf,
     load_classifier,
+    multitask,
     onnx,
     openvino,
     quanto,
@@ -161,6 +162,29 @@ def base_manifest(
 def produced_by(producer: str) -> tuple[Variant, ...]:
     """The variants a pipeline writes, in declaration order."""
     return tuple(v for v in VARIANTS if v.producer == producer)
+
+
+#: Variants a multi-task FP32 model (``hf_multitask``, docs/multitask.md) is built
+#: as, with their multi-task writers (``formats.multitask``: one ONNX output per
+#: task); every other variant of such a model is recorded as skipped.
+MULTITASK_WRITERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "fp32_ort": multitask.write_onnx,
+    "int8_ort": multitask.write_onnx_int8,
+    "int4": multitask.write_onnx_int4,
+}
+
+
+def multitask_writer(variant: str, max_length: int) -> Writer | None:
+    """The variant's writer for a multi-task model (the ``Writer`` signature), or
+    ``None`` where the variant does not support multi-task models yet."""
+    write = MULTITASK_WRITERS.get(variant)
+    if write is None:
+        return None
+
+    def writer(model, tokenizer, folder: Path, options: dict[str, Any], **_):
+        return write(model, tokenizer, folder, max_length, options)
+
+    return writer
 
 
 def get_variant(name: str) -> Variant:

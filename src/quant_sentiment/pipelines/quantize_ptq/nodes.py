@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from quant_sentiment.formats import VariantUnavailable
+from quant_sentiment.formats.multitask import is_multitask_model
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
 from quant_sentiment.training import limit_rows
@@ -25,6 +26,7 @@ from quant_sentiment.variants import (
     VariantHandle,
     base_manifest,
     get_variant,
+    multitask_writer,
 )
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,8 @@ def quantize_variant(
     Returns:
         The staged folder. A variant disabled in the parameters or unable to run
         here (bitsandbytes without CUDA) gets a manifest with ``status: skipped`` and
-        its ``reason``.
+        its ``reason``; so does a variant without a multi-task writer
+        (``variants.MULTITASK_WRITERS``) when ``bundle`` is a multi-task model.
     """
     spec = get_variant(variant)
     if spec.producer != PRODUCER:
@@ -104,6 +107,15 @@ def quantize_variant(
     reason = _not_here(variant, options)
     if reason:
         return StagedFolder.skipped(base, reason)
+    writer = spec.writer
+    if is_multitask_model(bundle.model):  # one ONNX output per task
+        writer = multitask_writer(variant, int(model["max_length"]))
+        if writer is None:
+            return StagedFolder.skipped(
+                base,
+                f"multi-task models: not supported by {variant} yet "
+                "(docs/multitask.md)",
+            )
     staged = StagedFolder()
     # Every variant's saved tokenizer truncates (``truncation=True``) as trained.
     tokenizer = copy.deepcopy(bundle.tokenizer)
@@ -116,7 +128,7 @@ def quantize_variant(
             )
         extra["calibration_texts"] = calibration_sample(calibration, options, variant)
     try:
-        fields = spec.writer(bundle.model, tokenizer, staged.folder, options, **extra)
+        fields = writer(bundle.model, tokenizer, staged.folder, options, **extra)
     except VariantUnavailable as exc:
         return StagedFolder.skipped(base, str(exc))
     manifest = write_manifest(staged.folder, {**base, **fields, "status": "ok"})
