@@ -41,6 +41,7 @@ from .report import (
 )
 from .sources import check_source, reference_source
 from .speed import benchmark_variant
+from .tasks import build_task_table, task_predictions, task_table_markdown
 
 NAMESPACE = "evaluate"
 MODEL = "params:model"
@@ -184,6 +185,17 @@ def variant_template(variant: Variant) -> Pipeline:
                 outputs="summary",
                 name="summarise",
             ),
+            Node(
+                _bind(task_predictions, variant=name),
+                inputs=[
+                    *both,
+                    "clean_test",
+                    "params:dataset_spec",
+                    "params:evaluate.predict",
+                ],
+                outputs="task_predictions",
+                name="task_predictions",
+            ),
             *_paired(variant),
         ]
     )
@@ -289,14 +301,42 @@ def _breakdown(breakdowns: list[str]) -> list[Node]:
     ]
 
 
+def _task_table(variants: list[str]) -> list[Node]:
+    """Per-task macro-F1 [CI], per-class F1 and Δ vs FP32 of every variant
+    (``tasks.py``; a single-task entry is the one-task case)."""
+    return [
+        Node(
+            _bind(build_task_table, variants=variants, reference=REFERENCE),
+            inputs=[
+                "clean_test",
+                "params:dataset_spec",
+                "params:evaluate.bootstrap",
+                *[f"{NAMESPACE}.{v}.task_predictions" for v in variants],
+            ],
+            outputs="evaluate_task_table",
+            name="build_task_table",
+            namespace=NAMESPACE,
+        ),
+        Node(
+            task_table_markdown,
+            inputs="evaluate_task_table",
+            outputs="evaluate_task_markdown",
+            name="task_table_markdown",
+            namespace=NAMESPACE,
+        ),
+    ]
+
+
 def _comparison(
     summaries: list[str], recoveries: list[str], breakdowns: list[str]
 ) -> Pipeline:
     """Join the per-variant summaries (namespace ``evaluate``, datasets unprefixed)."""
+    variants = [s.split(".")[1] for s in summaries]
     return Pipeline(
         [
             *_recovery(recoveries),
             *_breakdown(breakdowns),
+            *_task_table(variants),
             Node(
                 _bind(build_comparison_table, reference=REFERENCE),
                 inputs=summaries,
