@@ -41,6 +41,7 @@ def project_catalog(tmp_path, monkeypatch):
     params["baseline"]["tfidf_logreg"]["max_iter"] = 300
     catalog["params:model"] = {**params["model"], "threads": 1}
     catalog["params:dataset_spec"] = params["dataset_spec"]
+    catalog["params:references"] = params["references"]
     catalog["params:baseline.tfidf_logreg"] = params["baseline"]["tfidf_logreg"]
     catalog["params:preprocessing.normalisation"] = params["preprocessing"][
         "normalisation"
@@ -211,6 +212,7 @@ def test_pipeline_one_row_per_variant_every_column_filled(
         assert len(list((reports / name).glob("*/*"))) == 1, name  # versioned
     metrics = catalog.load("evaluate.tfidf_logreg.metrics")
     assert metrics["status"] == "ok" and 0 <= metrics["macro_f1"] <= 1
+    _check_task_table(catalog, variants, table)
     _check_breakdown(catalog, variants, len(model["label_map"]), reports)
 
 
@@ -226,3 +228,14 @@ def _check_breakdown(catalog, variants, n_labels, reports):
     assert "**tfidf_logreg**" in catalog.load("evaluate_breakdown_markdown")
     for name in ("breakdown.csv", "breakdown.md", "breakdown.png"):
         assert len(list((reports / name).glob("*/*"))) == 1, name
+
+
+def _check_task_table(catalog, variants, table):
+    """The per-task table: a single-task entry is the one-task case."""
+    tasks = catalog.load("evaluate_task_table").set_index("variant")
+    assert tasks.index.tolist() == variants
+    assert tasks.loc["bnb_nf4", "status"] == "skipped"
+    assert tasks.loc["bf16", "macro_f1"] == pytest.approx(
+        table.set_index("variant").loc["bf16", "macro_f1"]
+    )
+    assert tasks.loc["fp32", "delta"] == 0
