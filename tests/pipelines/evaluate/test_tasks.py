@@ -109,6 +109,8 @@ def test_one_row_per_variant_and_task_with_cis_and_deltas(frames, tmp_path):
     assert cat["delta_high"] < 0
     md = task_table_markdown(table)
     assert "## category (multi_label)" in md and "int8_ort" in md
+    assert "Skipped variants (not built): int4." in md
+    assert md.count("| int4") == 0 and "nan" not in md
 
 
 def test_a_variant_without_heads_scores_only_the_primary_task(frames):

@@ -237,14 +237,18 @@ def build_task_table(
 
 def task_table_markdown(table: pd.DataFrame) -> str:
     """The task table as Markdown: one section per task, macro-F1 [CI] and Δ vs FP32
-    [paired CI] per variant."""
+    [paired CI] per variant; skipped variants named once, above."""
     lines = ["# Per-task scores (test split)", ""]
-    for task, rows in table.groupby("task", sort=False):
+    skipped = table["status"] == "skipped"
+    if skipped.any():
+        names = ", ".join(table.loc[skipped, "variant"].drop_duplicates())
+        lines += [f"Skipped variants (not built): {names}.", ""]
+    for task, rows in table[~skipped].groupby("task", sort=False):
         shown = pd.DataFrame(
             {
                 "variant": rows["variant"],
                 "status": rows["status"],
-                "n": rows["n"],
+                "n": [("" if pd.isna(n) else str(int(n))) for n in rows["n"]],
                 "macro-F1 [CI]": [
                     _interval(r.macro_f1, r.macro_f1_low, r.macro_f1_high)
                     for r in rows.itertuples()
