@@ -92,13 +92,25 @@ def logits_only(model):
     return LogitsOnly(model).eval()
 
 
-def _torch_export(wrapped, args, names, path: Path, opset: int, exporter: str) -> None:
+def torch_export(
+    wrapped,
+    args,
+    names,
+    path: Path,
+    opset: int,
+    exporter: str,
+    outputs: Sequence[str] = ("logits",),
+) -> None:
+    """``torch.onnx.export`` of ``wrapped`` with a dynamic batch and sequence length
+    (TorchScript or dynamo exporter), one named graph output per entry of ``outputs``
+    (``formats.onnx_multitask`` exports one per task)."""
     import onnx
     import torch
 
     if exporter == "torchscript":
         axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        dynamic = {"dynamic_axes": {**axes, "logits": {0: "batch"}}, "dynamo": False}
+        axes.update({o: {0: "batch"} for o in outputs})
+        dynamic: dict[str, Any] = {"dynamic_axes": axes, "dynamo": False}
     else:
         batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
         dynamic = {
@@ -113,7 +125,7 @@ def _torch_export(wrapped, args, names, path: Path, opset: int, exporter: str) -
             args,
             str(path),
             input_names=names,
-            output_names=["logits"],
+            output_names=list(outputs),
             opset_version=opset,
             **dynamic,
         )
@@ -148,7 +160,7 @@ def export_onnx(
     names = [n for n in INPUT_NAMES if n in sample]
     args = tuple(sample[n] for n in names)
     wrapped = logits_only(model)
-    _torch_export(wrapped, args, names, path, opset, exporter)
+    torch_export(wrapped, args, names, path, opset, exporter)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {n: sample[n].numpy().astype(np.int64) for n in names}
     got = session.run(["logits"], feed)[0]

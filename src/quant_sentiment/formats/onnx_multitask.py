@@ -10,13 +10,12 @@ into the PTQ / QAT / mixed writers or ``formats.load_classifier`` (docs/multitas
 from __future__ import annotations
 
 import copy
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from quant_sentiment.formats.onnx import EXPORTERS, INPUT_NAMES
+from quant_sentiment.formats.onnx import EXPORTERS, INPUT_NAMES, torch_export
 
 #: Largest |ONNX - PyTorch| accepted per head logit.
 HEAD_TOLERANCE = 1e-4
@@ -70,7 +69,7 @@ def export_multitask_onnx(
     args = tuple(sample[n] for n in names)
     outputs = output_names(model)
     wrapped = heads_only(model)
-    _export(wrapped, args, names, outputs, Path(path), opset, exporter)
+    torch_export(wrapped, args, names, Path(path), opset, exporter, outputs)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {n: sample[n].numpy().astype(np.int64) for n in names}
     got = session.run(outputs, feed)
@@ -93,38 +92,6 @@ def export_multitask_onnx(
         "outputs": outputs,
         "export_max_abs_diff": diffs,
     }
-
-
-def _export(wrapped, args, names, outputs, path: Path, opset: int, exporter: str):
-    import onnx
-    import torch
-
-    if exporter == "torchscript":
-        axes = {n: {0: "batch", 1: "sequence"} for n in names}
-        axes.update({o: {0: "batch"} for o in outputs})
-        dynamic: dict[str, Any] = {"dynamic_axes": axes, "dynamo": False}
-    else:
-        batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-        dynamic = {
-            "dynamic_shapes": {n: {0: batch, 1: seq} for n in names},
-            "dynamo": True,
-            "external_data": False,
-        }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            wrapped,
-            args,
-            str(path),
-            input_names=names,
-            output_names=outputs,
-            opset_version=opset,
-            **dynamic,
-        )
-    if exporter == "dynamo":  # as formats.onnx: drop the stale value_info
-        proto = onnx.load(str(path))
-        del proto.graph.value_info[:]
-        onnx.save(proto, str(path))
 
 
 def run_heads(path: Path, tokenizer, texts: list[str]) -> dict[str, np.ndarray]:
