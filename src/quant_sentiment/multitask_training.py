@@ -27,7 +27,6 @@ the train rows of a pool by task group (:mod:`quant_sentiment.task_sampling`).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +44,8 @@ from quant_sentiment.training import (
     build_trainer,
     class_weights,
     fingerprint,
+    finish_run,
+    global_batch_size,
     history_frame,
     last_checkpoint,
     padding_collator,
@@ -285,26 +286,14 @@ def fit_multitask(  # noqa: PLR0913 - the shared recipe's inputs and hooks
         add_log_var_group(trainer, model, float(block.get("log_var_lr", LOG_VAR_LR)))
     resumed_from = last_checkpoint(out_dir, params.get("resume", False))
     result = trainer.train(resume_from_checkpoint=resumed_from)
-    args = trainer.args
-    batch = (
-        args.per_device_train_batch_size
-        * args.world_size
-        * args.gradient_accumulation_steps
-    )
     history = multitask_history(
-        trainer.state.log_history, timer.epochs, batch, len(train), tasks
+        trainer.state.log_history,
+        timer.epochs,
+        global_batch_size(trainer.args),
+        len(train),
+        tasks,
     )
-    trainer.accelerator.wait_for_everyone()
-    if not params.get("keep_checkpoints", False) and trainer.is_world_process_zero():
-        shutil.rmtree(out_dir, ignore_errors=True)
-    return ClassifierRun(
-        model=trainer.model.float().eval(),
-        history=history,
-        best_metric=trainer.state.best_metric,
-        resumed_from=resumed_from,
-        data_fingerprint=data_fp,
-        train_runtime=float(result.metrics.get("train_runtime", float("nan"))),
-    )
+    return finish_run(trainer, result, history, out_dir, params, resumed_from, data_fp)
 
 
 def multitask_history(

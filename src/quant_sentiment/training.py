@@ -517,28 +517,46 @@ def fit_classifier(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     )
     resumed_from = last_checkpoint(out_dir, params["resume"])
     result = trainer.train(resume_from_checkpoint=resumed_from)
-    args = trainer.args
-    # Under torchrun each of world_size processes takes per_device batches: the
-    # optimizer step sees the global batch.
-    global_batch = (
-        args.per_device_train_batch_size
-        * args.world_size
-        * args.gradient_accumulation_steps
-    )
+    global_batch = global_batch_size(trainer.args)
     logger.info(
         "%s: world size %d, global train batch %d",
         setting,
-        args.world_size,
+        trainer.args.world_size,
         global_batch,
     )
     history = history_frame(
         trainer.state.log_history, timer.epochs, global_batch, len(train)
     )
-    history["world_size"] = args.world_size
+    history["world_size"] = trainer.args.world_size
     history["global_train_batch_size"] = global_batch
-    # Every rank has loaded the best checkpoint before one of them deletes it.
+    return finish_run(trainer, result, history, out_dir, params, resumed_from, data_fp)
+
+
+def global_batch_size(args: Any) -> int:
+    """The batch one optimizer step sees: under torchrun each of ``world_size``
+    processes takes per-device batches, accumulated ``gradient_accumulation_steps``
+    times."""
+    return (
+        args.per_device_train_batch_size
+        * args.world_size
+        * args.gradient_accumulation_steps
+    )
+
+
+def finish_run(  # noqa: PLR0913 - the trained run's parts
+    trainer: Any,
+    result: Any,
+    history: pd.DataFrame,
+    out_dir: Path,
+    params: dict[str, Any],
+    resumed_from: str | None,
+    data_fp: str,
+) -> ClassifierRun:
+    """The :class:`ClassifierRun` of a finished ``trainer.train``: the best checkpoint
+    (loaded by the Trainer) in FP32; the run's checkpoints are deleted unless
+    ``params["keep_checkpoints"]``, by rank 0 once every rank has loaded it."""
     trainer.accelerator.wait_for_everyone()
-    if not params["keep_checkpoints"] and trainer.is_world_process_zero():
+    if not params.get("keep_checkpoints", False) and trainer.is_world_process_zero():
         shutil.rmtree(out_dir, ignore_errors=True)
     return ClassifierRun(
         model=trainer.model.float().eval(),
