@@ -74,12 +74,12 @@ def published_table(
             )
         published = {m: dict(v) for m, v in ref["rows"].items()}
         groups = sorted(k for k in next(iter(published.values())) if k != AVERAGE)
-        ours = _run_rows(breakdown, groups) if breakdown is not None else []
-        seen = (
-            set(breakdown[breakdown["breakdown"] == "group"]["key"].astype(str))
-            if (breakdown is not None)
-            else set()
-        )
+        ours, seen = [], set()
+        if breakdown is not None:
+            ours = _run_rows(breakdown, groups)
+            seen = set(
+                breakdown.loc[breakdown["breakdown"] == "group", "key"].astype(str)
+            )
         if seen and seen != set(groups):
             raise ValueError(
                 f"references.{set_name}: published groups {groups} differ from this "

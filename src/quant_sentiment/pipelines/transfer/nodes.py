@@ -120,12 +120,9 @@ def score_variant(
         logger.info("transfer: %s not scored (not in transfer.variants)", variant)
         return pd.DataFrame(columns=columns)
     handle = model if hasattr(model, "load") else _FolderHandle(model)
-    if transfer.skip_reason(handle.manifest):
-        logger.info(
-            "transfer: %s not scored (%s)",
-            variant,
-            transfer.skip_reason(handle.manifest),
-        )
+    reason = transfer.skip_reason(handle.manifest)
+    if reason:
+        logger.info("transfer: %s not scored (%s)", variant, reason)
         return pd.DataFrame(columns=columns)
     targets = {
         str(language): group[["id", "text", "label_id"]]
