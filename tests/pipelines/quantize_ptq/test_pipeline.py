@@ -46,6 +46,7 @@ def test_pipeline_runs_with_project_catalog(
     ptq = params["quantize_ptq"]
     for variant in VARIANTS:
         ptq["variants"][variant]["enabled"] = variant in ENABLED
+    ptq["variants"]["bf16"]["on_cpu"] = True  # offline: native (absent on AVX2 CPUs)
     catalog["finetuned_model"] = tiny_bundle
     catalog["clean_train"] = sample_splits["train"]  # ov_int8's calibration texts
     catalog["params:quantize_ptq"] = ptq

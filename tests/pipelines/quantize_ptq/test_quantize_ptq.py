@@ -372,6 +372,23 @@ def test_routes_slow_on_cpu_are_skipped_there_as_shipped(fp32, tmp_path):
         )
 
 
+@pytest.mark.skipif(_cuda(), reason="checks the CPU-only path")
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_cpu_native_follows_the_cpu(native, monkeypatch):
+    from quant_sentiment.pipelines.quantize_ptq import nodes
+
+    monkeypatch.setattr(nodes, "native_bf16", lambda: native)
+    options = {**SHIPPED["variants"]["bf16"], "on_cpu": "native"}
+    reason = nodes._not_here("bf16", options)
+    if native:
+        assert reason is None
+    else:
+        assert "no native bfloat16" in reason
+        assert "quantize_ptq.variants.bf16.on_cpu: native" in reason
+    with pytest.raises(ValueError, match=r"bf16\.on_cpu must be true, false or native"):
+        nodes._not_here("bf16", {**options, "on_cpu": "sometimes"})
+
+
 def test_every_ptq_variant_has_an_options_block():
     assert set(SHIPPED["variants"]) == {v.name for v in produced_by("quantize_ptq")}
 

@@ -20,7 +20,7 @@ from quant_sentiment.formats import VariantUnavailable
 from quant_sentiment.formats.multitask import is_multitask_model
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
-from quant_sentiment.training import limit_rows
+from quant_sentiment.training import limit_rows, native_bf16
 from quant_sentiment.variants import (
     StagedFolder,
     VariantHandle,
@@ -40,10 +40,23 @@ def _not_here(variant: str, options: dict[str, Any]) -> str | None:
     setting = f"quantize_ptq.variants.{variant}"
     if not options["enabled"]:
         return f"disabled in parameters ({setting}.enabled)"
-    if not options["on_cpu"] and not torch.cuda.is_available():
+    on_cpu = options["on_cpu"]
+    if on_cpu not in (True, False, "native"):
+        raise ValueError(
+            f"{setting}.on_cpu must be true, false or native, got {on_cpu!r}"
+        )
+    if torch.cuda.is_available() or on_cpu is True:
+        return None
+    if on_cpu is False:
         return (
             f"built only where CUDA is available ({setting}.on_cpu: false; "
             "docs/quantize_ptq.md says why)"
+        )
+    if not native_bf16():
+        return (
+            f"this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native "
+            f"bfloat16 (AVX512_BF16/AMX) and only emulates it, several times slower "
+            f"than FP32 ({setting}.on_cpu: native; true builds it anyway)"
         )
     return None
 
