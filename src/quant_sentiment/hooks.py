@@ -53,7 +53,10 @@ class MainProcessOutputsHook:
     Every rank runs the pipeline (the Trainer needs all of them for DDP) and every
     node returns normally; on the other ranks each output of the pipeline is swapped
     for an in-memory dataset before the run, so the files and versions are written
-    once, by rank 0.
+    once, by rank 0. A model-variant folder is swapped for an unversioned one in a
+    temporary directory of the rank instead: the nodes that read it back (e.g.
+    ``quantize_qat``'s summary) get the same :class:`VariantHandle` as on rank 0,
+    not the staged folder a ``MemoryDataset`` would hand over.
     """
 
     @hook_impl
@@ -61,11 +64,22 @@ class MainProcessOutputsHook:
         """Replace the pipeline's outputs by ``MemoryDataset`` on non-main ranks."""
         if is_main_process():
             return
+        import atexit
+        import shutil
+        import tempfile
+
         from kedro.io import MemoryDataset
 
+        from quant_sentiment.datasets import VariantFolderDataset
+
+        scratch = tempfile.mkdtemp(prefix=f"rank{os.environ['RANK']}_outputs_")
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
         outputs = sorted(pipeline.all_outputs())
         for name in outputs:
-            catalog[name] = MemoryDataset(copy_mode="assign")
+            if isinstance(catalog.get(name), VariantFolderDataset):
+                catalog[name] = VariantFolderDataset(filepath=f"{scratch}/{name}")
+            else:
+                catalog[name] = MemoryDataset(copy_mode="assign")
         logger.info(
             "Rank %s: %d outputs kept in memory (rank 0 saves them): %s",
             os.environ["RANK"],

@@ -23,3 +23,55 @@ def tiny_cell_params(epochs: int = 2) -> dict:
     params["multiseed"] = {"variants": [], "pipelines": ["finetune", "evaluate"]}
     params["tracking"] = {"enabled": False}
     return params
+
+
+def dotlist(tree: dict, prefix: str = "") -> list[str]:
+    """``--params`` items (``a.b=c``) of a nested runtime-parameters dict."""
+    out = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out += dotlist(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}={'null' if value is None else value}")
+    return out
+
+
+def torchrun(root, pipeline: str, items: list[str], nproc: int = 2):
+    """``torchrun --standalone --nproc_per_node=<nproc> -m quant_sentiment`` running
+    ``pipeline`` (offline env) in the project copy ``root``, one thread per process;
+    the completed process (stdout and stderr captured). Skips where torchrun is not on
+    PATH."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import pytest
+
+    from tests.conftest import PROJECT_ROOT
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun is not on PATH")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), *sys.path]),
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.run(
+        [
+            "torchrun",
+            "--standalone",
+            f"--nproc_per_node={nproc}",
+            "-m",
+            "quant_sentiment",
+            "--env=offline",
+            f"--pipelines={pipeline}",
+            f"--params={','.join(items)}",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )

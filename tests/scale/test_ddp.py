@@ -1,4 +1,5 @@
-"""DDP: ``finetune`` under ``torchrun --nproc_per_node=2`` on CPU (gloo).
+"""DDP: ``finetune`` and ``quantize_qat`` under ``torchrun --nproc_per_node=2`` on CPU
+(gloo).
 
 Checks that world size 2 was really used (the history records it, and the step count
 is that of the global batch), that the versioned artifacts and the MLflow run were
@@ -10,32 +11,19 @@ RandomSampler), so they are not bit-identical.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT, run_session, tiny_finetune_params
+from tests.conftest import run_session, tiny_finetune_params
+from tests.scale.helpers import dotlist, torchrun
 
 #: |best validation macro-F1 (2 x 8) - best (1 x 16)| on the tiny model, 3 epochs;
 #: measured 0.004 (0.5074 vs 0.5038) on this CPU.
 F1_TOLERANCE = 0.05
 LOSS_TOLERANCE = 0.05
 RUN = "data/08_reporting/sample_minilm"
-
-
-def dotlist(tree: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out += dotlist(value, f"{prefix}{key}.")
-        else:
-            out.append(f"{prefix}{key}={'null' if value is None else value}")
-    return out
 
 
 def histories(root: Path) -> list[pd.DataFrame]:
@@ -46,37 +34,13 @@ def histories(root: Path) -> list[pd.DataFrame]:
 @pytest.mark.long
 @pytest.mark.slow  # two tiny 3-epoch fine-tunes, one on 2 processes: 5.5 min at load ~10
 def test_finetune_on_two_processes_matches_one(kedro_project):
-    if shutil.which("torchrun") is None:
-        pytest.skip("torchrun is not on PATH")
     run_session(
         kedro_project, "preprocessing", runtime_params={"tracking": {"enabled": False}}
     )
     params = tiny_finetune_params(training_args={"num_train_epochs": 3})
     params["finetune"]["early_stopping_patience"] = None
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), *sys.path]),
-        "OMP_NUM_THREADS": "1",
-    }
     ddp = dotlist(params) + ["finetune.training_args.per_device_train_batch_size=8"]
-    result = subprocess.run(
-        [
-            "torchrun",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "quant_sentiment",
-            "--env=offline",
-            "--pipelines=finetune",
-            f"--params={','.join(ddp)}",
-        ],
-        cwd=kedro_project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = torchrun(kedro_project, "finetune", ddp)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Rank 1: 5 outputs kept in memory" in result.stderr + result.stdout
     models = kedro_project / "data/06_models/sample_minilm/finetuned_model"
@@ -105,6 +69,43 @@ def test_finetune_on_two_processes_matches_one(kedro_project):
     )
     # the loss is a per-example mean on every world size (not multiplied by it)
     assert two_proc["train_loss"].iloc[0] < 1.2  # noqa: PLR2004 - ln 3 = 1.10
+
+
+@pytest.mark.long
+@pytest.mark.slow  # a tiny fine-tune, then both QAT variants on 2 processes
+def test_quantize_qat_on_two_processes(kedro_project):
+    """QAT goes through the same Trainer builder: under torchrun both ranks train
+    (world size 2, global batch 2 x 8 in its history), rank 0 alone writes each
+    variant's folder, history and test predictions, and the folder scores texts."""
+    from quant_sentiment.formats import load_classifier
+
+    off = {"tracking": {"enabled": False}}
+    run_session(kedro_project, "preprocessing", runtime_params=off)
+    tiny = tiny_finetune_params()
+    run_session(kedro_project, "finetune", runtime_params={**tiny, **off})
+    qat = {
+        "training_args": {
+            "num_train_epochs": 1,
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": 8,
+            "disable_tqdm": True,
+        },
+        "variants": {v: {"block_size": 16} for v in ("qat_int8", "qat_int4")},
+    }
+    items = dotlist({"quantize_qat": qat, "model": tiny["model"], **off})
+    result = torchrun(kedro_project, "quantize_qat", items)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Rank 1:" in result.stderr + result.stdout  # outputs kept in memory there
+    models = kedro_project / "data/06_models/sample_minilm"
+    for variant in ("qat_int8", "qat_int4"):
+        (version,) = (models / f"{variant}_model").iterdir()  # written once
+        (history,) = (kedro_project / RUN / f"{variant}_history.csv").glob("*/*.csv")
+        frame = pd.read_csv(history)
+        assert frame["world_size"].eq(2).all()
+        assert frame["global_train_batch_size"].eq(16).all()
+        classifier = load_classifier(version / f"{variant}_model")
+        logits = classifier.predict_logits(["bagus sekali", "jelek"], 2)
+        assert logits.shape == (2, 3)
 
 
 def test_history_states_the_global_batch(tiny_bundle, sample_splits, tmp_path):

@@ -27,7 +27,10 @@ def test_offline_env_through_quantize_qat(kedro_project):
             "learning_rate": 1e-3,
             "per_device_train_batch_size": 32,
             "disable_tqdm": True,
-        }
+        },
+        # 8 steps of 32: with conf/offline's 160 texts (5 steps) the tiny scratch model's
+        # logits stay near-tied and ONNX Runtime's arithmetic flips argmax on ~half
+        "max_train_samples": 240,
     }
     run_session(
         kedro_project,

@@ -15,11 +15,22 @@ and the loss is the label loss alone, so ``eval_loss`` stays comparable with
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+import torch
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from quant_sentiment.training import make_loss, register_loss
 
 TEACHER_KEY = "teacher_logits"
+
+
+@dataclass
+class DistilledOutput(SequenceClassifierOutput):
+    """A classifier's output with the teacher's logits (training only)."""
+
+    teacher_logits: torch.FloatTensor | None = None
 
 
 @register_loss("distillation")
@@ -65,8 +76,6 @@ def attach_teacher(student, teacher):
     neither trained nor saved in checkpoints. Returns the hook handle
     (``handle.remove()`` detaches it).
     """
-    import torch
-
     teacher.eval().requires_grad_(False)
 
     def hook(module, args, kwargs, output):
@@ -75,7 +84,16 @@ def attach_teacher(student, teacher):
         inputs = {k: v for k, v in kwargs.items() if k != "labels"}
         device = next(module.parameters()).device
         with torch.no_grad():
-            output[TEACHER_KEY] = teacher.to(device)(*args, **inputs).logits
-        return output
+            teacher_logits = teacher.to(device)(*args, **inputs).logits
+        return with_teacher(output, teacher_logits)
 
     return student.register_forward_hook(hook, with_kwargs=True)
+
+
+def with_teacher(output, teacher_logits):
+    """The student's ``SequenceClassifierOutput`` plus ``teacher_logits``, as an
+    output type that declares the field: under DDP (``torchrun``) the wrapper rebuilds
+    a model's outputs from their declared fields (transformers registers each
+    ``ModelOutput`` type as a pytree node), so a key added to the plain output fails
+    there with ``unexpected keyword argument 'teacher_logits'``."""
+    return DistilledOutput(**dict(output.items()), teacher_logits=teacher_logits)
