@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from kedro.io import DataCatalog, MemoryDataset
+from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.pipeline import Node, Pipeline
 
 from quant_sentiment.hooks import (
@@ -68,6 +68,28 @@ def test_only_rank_zero_keeps_file_outputs(monkeypatch, tmp_path, rank):
     MainProcessOutputsHook().before_pipeline_run({}, pipeline, catalog)
     assert isinstance(catalog.get("y"), MemoryDataset) == (rank == "1")
     assert isinstance(catalog.get("x"), MemoryDataset)  # inputs untouched
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_other_ranks_write_round_trip_outputs_to_scratch(monkeypatch, tmp_path, rank):
+    """A variant folder saves a staged folder and loads a VariantHandle: rank 1 gets
+    an unversioned copy in its scratch folder, never the catalog's path."""
+    from quant_sentiment.datasets import VariantFolderDataset
+    from quant_sentiment.variants import StagedFolder, VariantHandle
+
+    monkeypatch.setenv("RANK", rank)
+    real = tmp_path / "data" / "m"
+    catalog = DataCatalog(
+        {"m": VariantFolderDataset(filepath=str(real), version=Version(None, None))}
+    )
+    pipeline = Pipeline([Node(StagedFolder.skipped, ["a", "b"], "m", name="n")])
+    MainProcessOutputsHook().before_pipeline_run({}, pipeline, catalog)
+    dataset = catalog.get("m")
+    assert isinstance(dataset, VariantFolderDataset)
+    staged = StagedFolder.skipped({"variant": "v"}, "test")
+    dataset.save(staged)
+    assert isinstance(dataset.load(), VariantHandle)
+    assert real.exists() == (rank == "0")
 
 
 def test_benchmark_references_end_with_the_run(monkeypatch):

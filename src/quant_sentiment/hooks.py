@@ -47,21 +47,39 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def scratch_copy(dataset: Any, folder: str) -> Any:
+    """An unversioned copy of ``dataset`` reading and writing under ``folder`` when
+    its load type is not what a node returns to it (a variant folder saves a staged
+    folder and loads a ``VariantHandle``; a JSON Lines dataset saves rows and loads a
+    ``JSONLinesStream``), else ``None``: a ``MemoryDataset`` hands the node's own
+    object downstream, which is what the next node expects."""
+    import copy
+    from pathlib import PurePosixPath
+
+    from quant_sentiment.datasets import JSONLinesDataset, VariantFolderDataset
+
+    if not isinstance(dataset, VariantFolderDataset | JSONLinesDataset):
+        return None
+    clone = copy.copy(dataset)
+    clone._filepath = PurePosixPath(folder) / PurePosixPath(str(dataset._filepath)).name
+    clone._version = None
+    return clone
+
+
 class MainProcessOutputsHook:
     """Under ``torchrun`` / ``accelerate launch``, only rank 0 saves the run's outputs.
 
     Every rank runs the pipeline (the Trainer needs all of them for DDP) and every
     node returns normally; on the other ranks each output of the pipeline is swapped
-    for an in-memory dataset before the run, so the files and versions are written
-    once, by rank 0. A model-variant folder is swapped for an unversioned one in a
-    temporary directory of the rank instead: the nodes that read it back (e.g.
-    ``quantize_qat``'s summary) get the same :class:`VariantHandle` as on rank 0,
-    not the staged folder a ``MemoryDataset`` would hand over.
+    before the run, so the catalog's files and versions are written once, by rank 0:
+    for a ``MemoryDataset``, or, where a node downstream must load a type other than
+    the one saved (:func:`scratch_copy`), for an unversioned copy of the dataset in a
+    scratch folder of the rank (deleted at exit).
     """
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog):
-        """Replace the pipeline's outputs by ``MemoryDataset`` on non-main ranks."""
+        """Swap the pipeline's outputs on non-main ranks (see the class)."""
         if is_main_process():
             return
         import atexit
@@ -70,20 +88,17 @@ class MainProcessOutputsHook:
 
         from kedro.io import MemoryDataset
 
-        from quant_sentiment.datasets import VariantFolderDataset
-
         scratch = tempfile.mkdtemp(prefix=f"rank{os.environ['RANK']}_outputs_")
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
         outputs = sorted(pipeline.all_outputs())
         for name in outputs:
-            if isinstance(catalog.get(name), VariantFolderDataset):
-                catalog[name] = VariantFolderDataset(filepath=f"{scratch}/{name}")
-            else:
-                catalog[name] = MemoryDataset(copy_mode="assign")
+            clone = scratch_copy(catalog.get(name), f"{scratch}/{name}")
+            catalog[name] = clone or MemoryDataset(copy_mode="assign")
         logger.info(
-            "Rank %s: %d outputs kept in memory (rank 0 saves them): %s",
+            "Rank %s: %d outputs kept in memory or in %s (rank 0 saves them): %s",
             os.environ["RANK"],
             len(outputs),
+            scratch,
             outputs,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from collections.abc import Callable, Iterable
@@ -147,15 +148,17 @@ def _train_datasets(train: JSONLinesStream, valid: pd.DataFrame, cache_dir):
 
 
 def _checkpoint_dir(params: dict[str, Any], train: JSONLinesStream, valid) -> Path:
-    """``checkpoint_dir/embed_<fingerprint of the config and the pair files>``."""
-    stat = train.path.stat()
-    run_fp = fingerprint(
-        params,
-        str(train.path),
-        stat.st_size,
-        stat.st_mtime_ns,
-        valid["pair_id"].tolist(),
-    )
+    """``checkpoint_dir/embed_<fingerprint of the config and the pairs>``.
+
+    The train pairs count by their content, not their file's path or time: under
+    torchrun the other ranks read their own copy of the file (hooks.scratch_copy) and
+    every rank must name the same checkpoint folder.
+    """
+    digest = hashlib.sha256()
+    with train.path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    run_fp = fingerprint(params, digest.hexdigest(), valid["pair_id"].tolist())
     return Path(params["training"]["checkpoint_dir"]) / f"embed_{run_fp}"
 
 
