@@ -30,6 +30,7 @@ def _int8(bundle, folder):
     return dataset.load()
 
 
+@pytest.mark.slow  # two benchmark child processes: ~40 s on the busy 2-core box
 def test_smoke_on_tiny_int8_folders(tiny_bundle, sample_splits, tmp_path, capsys):
     metadata = {"max_length": 64, "model_source": "scratch"}
     mt = ModelBundle(multitask_model(tiny_bundle), tiny_bundle.tokenizer, metadata)

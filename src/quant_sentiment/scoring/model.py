@@ -156,14 +156,22 @@ class Predictor:
         """The variant name in the manifest (``model`` for a hand-made folder)."""
         return str(self.manifest.get("variant", "model"))
 
+    def head_probabilities(
+        self, clean_texts: Sequence[str], batch_size: int = 32
+    ) -> dict[str, np.ndarray]:
+        """Every head's class probabilities (``{task: [n, classes]}``, softmax or
+        sigmoid) of texts already normalised, from one model call."""
+        logits = head_logits(
+            self.classifier, list(clean_texts), batch_size, self.heads[0].name
+        )
+        return head_probabilities(self.heads, logits)
+
     def probabilities(
         self, clean_texts: Sequence[str], batch_size: int = 32
     ) -> np.ndarray:
-        """Class probabilities ``[n, n_labels]`` of texts already normalised."""
-        from scipy.special import softmax
-
-        logits = self.classifier.predict_logits(list(clean_texts), batch_size)
-        return softmax(logits.astype(np.float64), axis=1)
+        """Class probabilities ``[n, n_labels]`` of texts already normalised (a
+        multi-task model: its primary head's)."""
+        return self.head_probabilities(clean_texts, batch_size)[self._primary]
 
     def predict_raw(self, texts: Sequence[str], batch_size: int = 32) -> list[dict]:
         """Label and probabilities for raw texts (normalised here).
@@ -182,10 +190,7 @@ class Predictor:
         :meth:`row` of the primary head, plus for a multi-task model ``tasks``:
         ``{task: {"label", "probabilities"}}`` (single_label) or ``{task:
         {"labels", "probabilities"}}`` (multi_label: the classes over 0.5)."""
-        logits = head_logits(
-            self.classifier, list(clean_texts), batch_size, self.heads[0].name
-        )
-        probs = head_probabilities(self.heads, logits)
+        probs = self.head_probabilities(clean_texts, batch_size)
         out = []
         for i in range(len(clean_texts)):
             row = self.row(probs[self._primary][i])

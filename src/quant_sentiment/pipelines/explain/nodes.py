@@ -177,6 +177,17 @@ def not_explained(handle: Any, attribution: dict[str, Any], variant: str) -> str
     return "not selected (explain.attribution.variants)"
 
 
+def _applicable(clf: Any, handle: Any, params: dict[str, Any]) -> dict[str, list]:
+    """``methods`` that apply to the variant (Integrated Gradients: its format) and
+    the ``not_applicable`` rest."""
+    gradients = supports_gradients(
+        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
+    )
+    methods = [m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients]
+    rest = [m for m in params["methods"] if m not in methods]
+    return {"methods": methods, "not_applicable": rest}
+
+
 def _explain_head(
     view: HeadView,
     sample: pd.DataFrame,
@@ -240,13 +251,7 @@ def explain_variant(  # noqa: PLR0913 - the node's inputs
             {"variant": variant, "seconds_per_text": {}},
         )
     clf = load_classifier(handle.path, threads=model["threads"])
-    gradients = supports_gradients(
-        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
-    )
-    info["methods"] = [
-        m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients
-    ]
-    info["not_applicable"] = [m for m in params["methods"] if m not in info["methods"]]
+    info.update(_applicable(clf, handle, params))
     views = explained_heads(clf, dataset_spec)
     info["tasks"] = [view.head.name for view in views]
     rows, frames, cost = [], [], {}
