@@ -54,6 +54,8 @@ def test_health_model_and_docs(client, predictor):
         "reading": 0,
         "queued_texts": 0,
         "dropped": 0,
+        "max_batch_texts": LIMITS.max_batch_texts,
+        "batch_curve": None,  # measured by `serve --max-batch-texts auto` only
     }
     model = client.get("/model").json()
     assert model["manifest"]["normalisation"] == predictor.manifest["normalisation"]

@@ -60,6 +60,19 @@ def _load_predictor(model: str, env: str | None, threads: int | None):
         raise click.ClickException(f"--model '{model}': {exc}") from exc
 
 
+def _batch_cap(ctx, param, value: str) -> int | None:
+    """``--max-batch-texts``: a positive integer, or ``auto`` (``None``: measured)."""
+    if value == "auto":
+        return None
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise click.BadParameter(f"must be 'auto' or an integer >= 1, got {value!r}")
+    return cap
+
+
 @contextmanager
 def _output(path: str):
     """stdout, or ``path`` written as ``<path>.partial`` and renamed when complete."""
@@ -292,11 +305,14 @@ def _records_with_progress(sources: list[str], spec):
 )
 @click.option(
     "--max-batch-texts",
-    type=click.IntRange(1),
-    default=LIMITS.max_batch_texts,
+    default="auto",
     show_default=True,
+    callback=_batch_cap,
     help="Texts of queued requests scored in one call; 1 scores each request "
-    "alone (answers do not depend on it: ONNX dynamic INT8 runs per text).",
+    "alone (answers do not depend on it: ONNX dynamic INT8 runs per text). auto: "
+    "measure the model's batch curve at start-up (1, 2, 4, ... "
+    f"{LIMITS.max_batch_texts} texts) and take the smallest batch within 90 percent of "
+    "the best throughput.",
 )
 @click.option(
     "--body-timeout",
@@ -336,6 +352,15 @@ def serve(  # noqa: PLR0913 - one argument per option
     return_large_buffers_to_the_os()
     threads = available_cores() if threads is None else threads
     predictor = _load_predictor(model, env, threads)
+    curve = None
+    if max_batch_texts is None:
+        from .batch_curve import measure
+
+        curve = measure(
+            lambda texts: predictor.probabilities(texts, LIMITS.batch_size),
+            LIMITS.max_batch_texts,
+        )
+        max_batch_texts = curve.cap
     limits = ServiceLimits(
         max_texts=max_texts,
         max_chars=max_chars,
@@ -344,8 +369,10 @@ def serve(  # noqa: PLR0913 - one argument per option
         max_batch_texts=max_batch_texts,
         body_timeout_s=body_timeout,
     )
+    app = create_app(predictor, limits)
+    app.state.batch_curve = None if curve is None else curve.as_dict()
     uvicorn.run(
-        create_app(predictor, limits),
+        app,
         host=host,
         port=port,
         workers=1,

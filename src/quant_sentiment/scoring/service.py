@@ -240,6 +240,8 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
             "reading": reading["bodies"],
             "queued_texts": batcher.queued_texts,
             "dropped": batcher.dropped,
+            "max_batch_texts": batcher.cap,
+            "batch_curve": getattr(app.state, "batch_curve", None),
         }
 
     @app.get("/model")
