@@ -158,3 +158,24 @@ def test_service_single_task_answer_unchanged(predictor):
     with TestClient(create_app(predictor, ServiceLimits())) as client:
         [pred] = client.post("/predict", json={"text": TEXTS[0]}).json()["predictions"]
     assert set(pred) == {"label", "probabilities"}
+
+
+def test_an_int8_onnx_multitask_folder_answers_every_head(multitask_folder, tmp_path):
+    """The INT8 graph (each text run alone) through the same code."""
+    from kedro.io import Version
+
+    from quant_sentiment.datasets import HFModelFolderDataset, VariantFolderDataset
+    from quant_sentiment.pipelines.quantize_ptq.nodes import quantize_variant
+    from quant_sentiment.scoring.model import Predictor
+    from tests.pipelines.quantize_ptq.test_quantize_ptq import MODEL, PARAMS
+
+    root = multitask_folder.parents[1]
+    bundle = HFModelFolderDataset(str(root), version=Version(None, None)).load()
+    dataset = VariantFolderDataset(str(tmp_path / "int8"))
+    dataset.save(quantize_variant(bundle, PARAMS, MODEL, "int8_ort"))
+    predictor = Predictor(dataset.load().path)
+    assert predictor.manifest["format"] == "onnx_multitask"
+    rows = predictor.predict_raw(TEXTS)
+    assert [list(r["tasks"]) for r in rows] == [["sentiment", "long", "words"]] * 3
+    assert [r["tasks"]["words"]["labels"] for r in rows] == [["tidak"]] * 3
+    assert all(r["label"] == r["tasks"]["sentiment"]["label"] for r in rows)
