@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import base_normalisation
+from tests.scoring.multitask_folder import (  # noqa: F401 - fixtures
+    multitask_folder,
+    multitask_predictor,
+)
 
 
 @pytest.fixture(scope="session")

@@ -264,9 +264,11 @@ def in_memory(model, tokenizer, max_length: int | None) -> MultiTaskClassifier:
             logits = model.task_logits(**inputs)
         return {k: v.float().numpy() for k, v in logits.items()}
 
-    return MultiTaskClassifier(
+    classifier = MultiTaskClassifier(
         run, tokenizer, model.config.tasks, max_length, INPUT_NAMES
     )
+    classifier.model = model  # the PyTorch module (explain's gradients)
+    return classifier
 
 
 def load_hf(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from quant_sentiment.heads import Head, flat_columns, flat_row
 from quant_sentiment.records import Record
 
 from .model import Predictor
@@ -45,16 +46,28 @@ class ScoreSummary:
 
 
 class PredictionWriter:
-    """Prediction rows to CSV (flat ``prob_<label>`` columns) or JSON Lines."""
+    """Prediction rows to CSV (flat ``prob_<label>`` columns) or JSON Lines.
 
-    def __init__(
-        self, stream: IO[str], fmt: str, labels: list[str], with_text: bool
+    A multi-task model's rows (``heads``: its :attr:`Predictor.task_heads`) add
+    every head: in CSV the flat columns of :func:`quant_sentiment.heads.flat_columns`
+    after the primary head's, in JSON Lines the row's ``tasks`` object as it is.
+    """
+
+    def __init__(  # noqa: PLR0913 - the output's stream, format and columns
+        self,
+        stream: IO[str],
+        fmt: str,
+        labels: list[str],
+        with_text: bool,
+        heads: Sequence[Head] = (),
     ) -> None:
         if fmt not in OUTPUT_FORMATS:
             raise ValueError(f"output format must be one of {OUTPUT_FORMATS}: {fmt!r}")
         self.stream, self.fmt, self.labels = stream, fmt, labels
+        self.heads = list(heads)
         columns = ["source", "line", "row_id", *(["text"] if with_text else [])]
         self.columns = [*columns, "label", *(f"prob_{lab}" for lab in labels)]
+        self.columns += flat_columns(self.heads)
         self._csv = None
         if fmt == "csv":
             self._csv = csv.DictWriter(stream, self.columns, lineterminator="\n")
@@ -62,11 +75,14 @@ class PredictionWriter:
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         """Write rows (``source``, ``line``, ``row_id``, [``text``], ``label``,
-        ``probabilities``)."""
+        ``probabilities``, [``tasks``])."""
         for row in rows:
             probs = row.pop("probabilities")
             if self._csv is not None:
                 flat = {f"prob_{lab}": probs[lab] for lab in self.labels}
+                tasks = row.pop("tasks", None)
+                if self.heads:
+                    flat.update(flat_row(self.heads, tasks))
                 self._csv.writerow({**row, **flat})
             else:
                 out = {**row, "probabilities": probs}
@@ -76,13 +92,13 @@ class PredictionWriter:
 def _score_chunk(
     predictor: Predictor, chunk: list[tuple[Record, str]], batch_size: int, text: bool
 ) -> list[dict[str, Any]]:
-    probs = predictor.probabilities([clean for _, clean in chunk], batch_size)
+    answers = predictor.rows([clean for _, clean in chunk], batch_size)
     rows = []
-    for (record, _), p in zip(chunk, probs):
+    for (record, _), answer in zip(chunk, answers):
         row = {"source": record.source, "line": record.line, "row_id": record.row_id}
         if text:
             row["text"] = record.text
-        rows.append({**row, **predictor.row(p)})
+        rows.append({**row, **answer})
     return rows
 
 

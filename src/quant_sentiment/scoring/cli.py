@@ -230,6 +230,7 @@ def predict(  # noqa: PLR0913 - one argument per option
                 _output_format(output, output_format),
                 predictor.labels,
                 with_text,
+                predictor.task_heads,  # a multi-task model: every head
             )
             summary = score_records(
                 predictor,

@@ -15,6 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from quant_sentiment.heads import (
+    has_tasks,
+    head_answer,
+    head_logits,
+    head_probabilities,
+    heads_of,
+)
 from quant_sentiment.manifest import MANIFEST_FILE, read_manifest
 from quant_sentiment.textprep import TextPrep
 
@@ -132,6 +139,11 @@ class Predictor:
         self.classifier = load_classifier(self.folder, threads=threads)
         id2label = self.classifier.id2label
         self.labels = [id2label[i] for i in range(len(id2label))]
+        self.heads = heads_of(self.classifier)
+        #: The heads a multi-task folder answers for under ``tasks`` (``[]``: a
+        #: single-task model, whose one head is the answer's ``label`` alone).
+        self.task_heads = self.heads if has_tasks(self.classifier) else []
+        self._primary = getattr(self.classifier, "primary", self.heads[0].name)
         logger.info(
             "Loaded %s (%s) from %s",
             self.manifest.get("variant", "model"),
@@ -144,14 +156,22 @@ class Predictor:
         """The variant name in the manifest (``model`` for a hand-made folder)."""
         return str(self.manifest.get("variant", "model"))
 
+    def head_probabilities(
+        self, clean_texts: Sequence[str], batch_size: int = 32
+    ) -> dict[str, np.ndarray]:
+        """Every head's class probabilities (``{task: [n, classes]}``, softmax or
+        sigmoid) of texts already normalised, from one model call."""
+        logits = head_logits(
+            self.classifier, list(clean_texts), batch_size, self.heads[0].name
+        )
+        return head_probabilities(self.heads, logits)
+
     def probabilities(
         self, clean_texts: Sequence[str], batch_size: int = 32
     ) -> np.ndarray:
-        """Class probabilities ``[n, n_labels]`` of texts already normalised."""
-        from scipy.special import softmax
-
-        logits = self.classifier.predict_logits(list(clean_texts), batch_size)
-        return softmax(logits.astype(np.float64), axis=1)
+        """Class probabilities ``[n, n_labels]`` of texts already normalised (a
+        multi-task model: its primary head's)."""
+        return self.head_probabilities(clean_texts, batch_size)[self._primary]
 
     def predict_raw(self, texts: Sequence[str], batch_size: int = 32) -> list[dict]:
         """Label and probabilities for raw texts (normalised here).
@@ -163,8 +183,23 @@ class Predictor:
         empty = [i for i, t in enumerate(clean) if not t.strip()]
         if empty:
             raise ValueError(f"text(s) {empty} are empty after normalisation")
-        probs = self.probabilities(clean, batch_size)
-        return [self.row(p) for p in probs]
+        return self.rows(clean, batch_size)
+
+    def rows(self, clean_texts: Sequence[str], batch_size: int = 32) -> list[dict]:
+        """One answer per text already normalised, every head from one model call:
+        :meth:`row` of the primary head, plus for a multi-task model ``tasks``:
+        ``{task: {"label", "probabilities"}}`` (single_label) or ``{task:
+        {"labels", "probabilities"}}`` (multi_label: the classes over 0.5)."""
+        probs = self.head_probabilities(clean_texts, batch_size)
+        out = []
+        for i in range(len(clean_texts)):
+            row = self.row(probs[self._primary][i])
+            if self.task_heads:
+                row["tasks"] = {
+                    h.name: head_answer(h, probs[h.name][i]) for h in self.task_heads
+                }
+            out.append(row)
+        return out
 
     def row(self, probs: np.ndarray) -> dict[str, Any]:
         """``{"label", "probabilities": {label: p}}`` of one probability row."""

@@ -2,7 +2,8 @@
 
 Endpoints: ``POST /predict`` (``{"text": ...}`` or ``{"texts": [...]}``),
 ``GET /health``, ``GET /model`` (the manifest, without absolute paths),
-``/docs`` and ``/openapi.json``.
+``/docs`` and ``/openapi.json``. A multi-task model answers every head of each text
+(``tasks``, :class:`Prediction`) from the same batched model call.
 
 Every request is answered, never the process taken down. A ``/predict`` request is
 admitted (one of ``max_pending`` places, else 503 with ``Retry-After``) *before* its
@@ -56,11 +57,24 @@ __all__ = [
 ]
 
 
+class TaskPrediction(BaseModel):
+    """One head's answer: ``label`` (single_label: the most probable class, softmax
+    probabilities) or ``labels`` (multi_label: every class whose sigmoid probability
+    exceeds 0.5, in class order, possibly none; one probability per class)."""
+
+    label: str | None = None
+    labels: list[str] | None = None
+    probabilities: dict[str, float]
+
+
 class Prediction(BaseModel):
-    """Label and class probabilities of one text."""
+    """Label and class probabilities of one text (a multi-task model: its primary
+    head's), and for a multi-task model every head under ``tasks``, in task order.
+    A single-task model's answer has no ``tasks`` key."""
 
     label: str
     probabilities: dict[str, float]
+    tasks: dict[str, TaskPrediction] | None = None
 
 
 class PredictResponse(BaseModel):
@@ -141,12 +155,10 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     """The FastAPI app serving ``predictor`` under ``limits``."""
     limits = limits or ServiceLimits()
     batcher = MicroBatcher(
-        lambda encoded: [
-            predictor.row(p)
-            for p in predictor.probabilities(
-                [text.decode("utf-8") for text in encoded], limits.batch_size
-            )
-        ],
+        # every head of a batch from one model call (Predictor.rows)
+        lambda encoded: predictor.rows(
+            [text.decode("utf-8") for text in encoded], limits.batch_size
+        ),
         limits.max_pending,
         limits.max_batch_texts,
     )
@@ -199,12 +211,14 @@ def create_app(predictor: Predictor, limits: ServiceLimits | None = None):
     @app.post(
         "/predict",
         response_model=PredictResponse,
+        response_model_exclude_none=True,  # no `tasks` (single-task), one of label(s)
         openapi_extra=_OPENAPI_BODY,
         responses={400: {}, 408: {}, 413: {}, 422: {}, 503: {}},
     )
     async def predict(request: Request) -> dict[str, Any]:
         """Label and class probabilities of one text or a list of texts (raw: the
-        model's own normalisation is applied)."""
+        model's own normalisation is applied); a multi-task model adds every head
+        under `tasks` (docs/predict.md, "Multi-task models")."""
         try:
             with batcher.admit():
                 texts = await _texts(request)

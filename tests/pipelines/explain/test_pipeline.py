@@ -124,6 +124,7 @@ def project_catalog(tmp_path, monkeypatch):
     explain["drift"]["bootstrap"]["n_resamples"] = 200
     params["baseline"]["tfidf_logreg"]["max_iter"] = 300
     catalog["params:model"] = {**params["model"], "threads": 1}
+    catalog["params:dataset_spec"] = params["dataset_spec"]
     catalog["params:baseline.tfidf_logreg"] = params["baseline"]["tfidf_logreg"]
     normalisation = params["preprocessing"]["normalisation"]
     catalog["params:preprocessing.normalisation"] = normalisation

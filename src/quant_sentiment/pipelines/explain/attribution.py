@@ -13,7 +13,12 @@ word raises the probability of the target class.
   probability, from a baseline that replaces every non-special token by the padding
   token; sub-word scores are summed per word; Captum's convergence delta is returned.
   Only for the formats listed in the parameters (``hf``: FP32, FP16, BF16, QAT models
-  before conversion).
+  before conversion; ``hf_multitask``).
+
+A multi-task model is explained head by head, each head as a
+:class:`~quant_sentiment.heads.HeadView`: the target is one class of that head and
+its probability the head's softmax (single_label) or that class's own sigmoid
+(multi_label), so every method applies to both kinds of head.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from quant_sentiment.heads import HeadView
 
 from .words import join_words, split_words, token_scores_to_words
 
@@ -33,9 +40,13 @@ METHODS = (INTEGRATED_GRADIENTS, OCCLUSION, LIME)
 
 
 def probabilities(clf: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
-    """Class probabilities ``[n, num_labels]`` (softmax of ``predict_logits``)."""
+    """Class probabilities ``[n, num_labels]``: one head's own
+    (:class:`quant_sentiment.heads.HeadView`: softmax, or a sigmoid per class for a
+    multi_label head), else the softmax of ``predict_logits``."""
     from scipy.special import softmax
 
+    if isinstance(clf, HeadView):
+        return clf.probabilities(list(texts), batch_size=batch_size)
     logits = clf.predict_logits(list(texts), batch_size=batch_size)
     return softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
@@ -96,6 +107,23 @@ def supports_gradients(clf: Any, fmt: str, formats: list[str]) -> bool:
     return fmt in formats and hasattr(model, "get_input_embeddings")
 
 
+def _forward(clf: Any):
+    """``(p(input_ids, attention_mask), input-embedding layer)`` of a PyTorch
+    classifier: one head's probabilities for a :class:`HeadView` (a multi-task
+    model's head: softmax or sigmoid), else the softmax of the model's logits."""
+    import torch
+
+    if isinstance(clf, HeadView):
+        return clf.torch_probabilities, clf.input_embeddings()
+    model = clf.model
+
+    def target_probabilities(input_ids, attention_mask):
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        return torch.softmax(logits.float(), dim=-1)
+
+    return target_probabilities, model.get_input_embeddings()
+
+
 def _encode(clf: Any, text: str):
     """Token ids, attention mask, offsets and the all-padding baseline of ``text``."""
     import torch
@@ -129,17 +157,11 @@ def integrated_gradients(
         Word scores (they sum to ``p(x) - p(baseline) - delta``) and Captum's
         convergence delta.
     """
-    import torch
     from captum.attr import LayerIntegratedGradients
 
-    model = clf.model
-
-    def target_probabilities(input_ids, attention_mask):
-        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-        return torch.softmax(logits.float(), dim=-1)
-
+    target_probabilities, embeddings = _forward(clf)
     ids, mask, offsets, baseline = _encode(clf, join_words(words))
-    lig = LayerIntegratedGradients(target_probabilities, model.get_input_embeddings())
+    lig = LayerIntegratedGradients(target_probabilities, embeddings)
     attributions, delta = lig.attribute(
         ids,
         baselines=baseline,

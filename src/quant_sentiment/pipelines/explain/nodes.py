@@ -1,6 +1,9 @@
 """Per-variant nodes: explain the sample with every method, then measure how
 faithful those explanations are to the variant itself.
 
+Both go head by head (:mod:`.heads`): a multi-task variant explains every head, any
+other variant its one head; every output row names its ``task``.
+
 The nodes take the variant's folder (a :class:`~quant_sentiment.variants.VariantHandle`
 or the FP32 :class:`~quant_sentiment.modeling.ModelBundle`); a variant whose manifest
 status is not ``ok`` yields empty frames and an ``info`` saying why it was skipped.
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from quant_sentiment.formats import load_classifier
+from quant_sentiment.heads import HeadView
 from quant_sentiment.pipelines.evaluate.quality import skip_reason
 from quant_sentiment.variants import REFERENCE
 
@@ -27,27 +31,38 @@ from .attribution import (
     integrated_gradients,
     lime_scores,
     occlusion,
-    probabilities,
     supports_gradients,
 )
 from .faithfulness import text_faithfulness
+from .heads import entry_primary, explained_heads, head_targets, of_task
 from .words import split_words
 
 logger = logging.getLogger(__name__)
 
-ATTRIBUTION_COLUMNS = ["variant", "method", "text_id", "word_index", "word", "score"]
+ATTRIBUTION_COLUMNS = [
+    "variant",
+    "task",
+    "method",
+    "text_id",
+    "word_index",
+    "word",
+    "score",
+]
 TEXT_COLUMNS = [
     "variant",
+    "task",
     "text_id",
     "pred_id",
     "pred_label",
     "pred_prob",
     "target_id",
+    "target_label",
     "target_prob",
     "ig_delta",
 ]
 FAITHFULNESS_COLUMNS = [
     "variant",
+    "task",
     "method",
     "text_id",
     "fraction",
@@ -96,14 +111,15 @@ def _scores(
 
 
 def _attribute(
-    clf: Any,
+    clf: HeadView,
     method: str,
     sample: pd.DataFrame,
     targets: np.ndarray,
     params: dict[str, Any],
     variant: str,
 ) -> tuple[list[tuple], dict[int, float], float]:
-    """Rows of ``method``'s attributions, IG deltas by text, seconds per text."""
+    """Rows of ``method``'s attributions of one head, IG deltas by text, seconds
+    per text."""
     from tqdm.auto import tqdm
 
     rows, deltas = [], {}
@@ -115,31 +131,34 @@ def _attribute(
         words = split_words(text)
         scores, deltas[text_id] = _scores(clf, method, words, int(target), params)
         rows += [
-            (variant, method, text_id, i, w, float(s))
+            (variant, clf.head.name, method, text_id, i, w, float(s))
             for i, (w, s) in enumerate(zip(words, scores, strict=True))
         ]
     return rows, deltas, (time.perf_counter() - start) / max(len(sample), 1)
 
 
 def _text_frame(
-    clf: Any,
+    clf: HeadView,
     sample: pd.DataFrame,
     probs: np.ndarray,
     targets: np.ndarray,
     deltas: dict[int, float],
     variant: str,
 ) -> pd.DataFrame:
-    """Per text: the variant's prediction, the explained class, IG's delta."""
+    """Per text, for one head: the variant's prediction (a multi_label head: its
+    most probable class), the explained class, IG's delta."""
     pred = probs.argmax(axis=1)
     rows = np.arange(len(sample))
     return pd.DataFrame(
         {
             "variant": variant,
+            "task": clf.head.name,
             "text_id": sample["text_id"].to_numpy(),
             "pred_id": pred,
             "pred_label": [clf.id2label[int(i)] for i in pred],
             "pred_prob": probs[rows, pred].round(6),
             "target_id": targets,
+            "target_label": [clf.id2label[int(i)] for i in targets],
             "target_prob": probs[rows, targets].round(6),
             "ig_delta": [deltas.get(t, np.nan) for t in sample["text_id"]],
         },
@@ -158,28 +177,67 @@ def not_explained(handle: Any, attribution: dict[str, Any], variant: str) -> str
     return "not selected (explain.attribution.variants)"
 
 
-def explain_variant(
+def _applicable(clf: Any, handle: Any, params: dict[str, Any]) -> dict[str, list]:
+    """``methods`` that apply to the variant (Integrated Gradients: its format) and
+    the ``not_applicable`` rest."""
+    gradients = supports_gradients(
+        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
+    )
+    methods = [m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients]
+    rest = [m for m in params["methods"] if m not in methods]
+    return {"methods": methods, "not_applicable": rest}
+
+
+def _explain_head(
+    view: HeadView,
+    sample: pd.DataFrame,
+    params: dict[str, Any],
+    methods: list[str],
+    primary: str,
+    variant: str,
+) -> tuple[list[tuple], pd.DataFrame, dict[str, float]]:
+    """One head: attribution rows of every method, the per-text frame, the cost."""
+    probs = view.probabilities(sample["text"].tolist(), int(params["batch_size"]))
+    targets = head_targets(view, sample, probs, params["target"], primary)
+    rows, deltas, cost = [], {}, {}
+    for method in methods:
+        method_rows, method_deltas, cost[method] = _attribute(
+            view, method, sample, targets, params, variant
+        )
+        rows += method_rows
+        if method == INTEGRATED_GRADIENTS:
+            deltas = method_deltas
+    return rows, _text_frame(view, sample, probs, targets, deltas, variant), cost
+
+
+def explain_variant(  # noqa: PLR0913 - the node's inputs
     handle: Any,
     sample: pd.DataFrame,
     model: dict[str, Any],
     params: dict[str, Any],
+    dataset_spec: dict[str, Any] | None = None,
+    *,
     variant: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], dict[str, Any]]:
-    """Word attributions of the sample by every applicable method.
+    """Word attributions of the sample by every applicable method, head by head.
 
     Args:
         handle: The variant folder.
-        sample: ``explain_sample`` (``text_id``, ``text``, ``reference_pred_id``).
+        sample: ``explain_sample`` (``text_id``, ``text``, ``reference_pred_id``;
+            a multi-task reference's heads as ``reference_*`` columns).
         model: ``params:model`` (``threads``).
         params: ``explain.attribution``: ``methods``, ``target`` (``reference``: the
             FP32 prediction, the same class for every variant; ``prediction``: the
             variant's own), ``batch_size`` and one block per method.
+        dataset_spec: ``params:dataset_spec`` (its tasks: the name of a one-head
+            variant's head, the primary head; ``None``: ``classification``).
         variant: The variant's name.
 
     Returns:
-        Attributions (one row per word and method), per-text predictions and IG
-        deltas, ``info`` (status, methods run / not applicable) and the cost
-        (seconds per text by method: a measurement, kept apart).
+        Attributions (one row per head, word and method), per-text predictions and
+        IG deltas per head, ``info`` (status, heads, methods run / not applicable)
+        and the cost (seconds per text by method, every head: a measurement, kept
+        apart).
     """
     _check(params)
     reason = not_explained(handle, params, variant)
@@ -193,32 +251,71 @@ def explain_variant(
             {"variant": variant, "seconds_per_text": {}},
         )
     clf = load_classifier(handle.path, threads=model["threads"])
-    probs = probabilities(clf, sample["text"].tolist(), int(params["batch_size"]))
-    reference = sample["reference_pred_id"].astype(int).to_numpy()
-    targets = reference if params["target"] == "reference" else probs.argmax(axis=1)
-    rows, deltas, cost = [], {}, {}
-    gradients = supports_gradients(
-        clf, handle.manifest["format"], params[INTEGRATED_GRADIENTS]["formats"]
-    )
-    info["methods"] = [
-        m for m in params["methods"] if m != INTEGRATED_GRADIENTS or gradients
-    ]
-    info["not_applicable"] = [m for m in params["methods"] if m not in info["methods"]]
-    for method in info["methods"]:
-        method_rows, method_deltas, cost[method] = _attribute(
-            clf, method, sample, targets, params, variant
+    info.update(_applicable(clf, handle, params))
+    views = explained_heads(clf, dataset_spec)
+    info["tasks"] = [view.head.name for view in views]
+    rows, frames, cost = [], [], {}
+    for view in views:
+        head_rows, frame, head_cost = _explain_head(
+            view, sample, params, info["methods"], entry_primary(dataset_spec), variant
         )
-        rows += method_rows
-        if method == INTEGRATED_GRADIENTS:
-            deltas = method_deltas
-    texts = _text_frame(clf, sample, probs, targets, deltas, variant)
-    if deltas:
-        info["ig_abs_delta_max"] = float(np.nanmax(np.abs(list(deltas.values()))))
+        rows += head_rows
+        frames.append(frame)
+        for method, seconds in head_cost.items():
+            cost[method] = cost.get(method, 0.0) + seconds
+    texts = pd.concat(frames, ignore_index=True)
+    deltas = texts["ig_delta"].dropna()
+    if len(deltas):
+        info["ig_abs_delta_max"] = float(deltas.abs().max())
     attributions = pd.DataFrame(rows, columns=ATTRIBUTION_COLUMNS)
     return attributions, texts, info, {"variant": variant, "seconds_per_text": cost}
 
 
-def variant_faithfulness(
+def _head_faithfulness(  # noqa: PLR0913 - one head's inputs
+    view: HeadView,
+    sample: pd.DataFrame,
+    attributions: pd.DataFrame,
+    targets: pd.Series,
+    params: dict[str, Any],
+    batch_size: int,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Rows of :func:`variant_faithfulness` for one head (``attributions`` and
+    ``targets``: that head's)."""
+    from tqdm.auto import tqdm
+
+    fractions = [float(f) for f in params["fractions"]]
+    by_method = {m: g for m, g in attributions.groupby("method", sort=False)}
+    rows = []
+    items = list(zip(sample["text_id"], sample["text"], strict=True))
+    for text_id, text in tqdm(
+        items, desc=f"{view.head.name} faithfulness", leave=False
+    ):
+        words = split_words(text)
+        ranked = {m: g[g["text_id"] == text_id] for m, g in by_method.items()}
+        scores = {m: r.sort_values("word_index")["score"] for m, r in ranked.items()}
+        scores[RANDOM] = rng.permutation(len(words)).astype(float)
+        for method, s in scores.items():
+            for row in text_faithfulness(
+                view,
+                words,
+                np.asarray(s, dtype=float),
+                int(targets[text_id]),
+                fractions,
+                batch_size,
+            ):
+                rows.append(
+                    {
+                        "task": view.head.name,
+                        "method": method,
+                        "text_id": text_id,
+                        **row,
+                    }
+                )
+    return rows
+
+
+def variant_faithfulness(  # noqa: PLR0913 - the node's inputs
     handle: Any,
     sample: pd.DataFrame,
     attributions: pd.DataFrame,
@@ -226,41 +323,35 @@ def variant_faithfulness(
     model: dict[str, Any],
     params: dict[str, Any],
     attribution: dict[str, Any],
+    dataset_spec: dict[str, Any] | None = None,
+    *,
     variant: str,
 ) -> pd.DataFrame:
     """Comprehensiveness and sufficiency of every method's explanations (and of a
-    random ranking, the control) at every fraction, text by text.
+    random ranking, the control) at every fraction, text by text, head by head.
 
     Args:
         params: ``explain.faithfulness``: ``fractions``, ``seed`` (random ranking).
         attribution: ``explain.attribution`` (its ``batch_size``).
+        dataset_spec: ``params:dataset_spec`` (as :func:`explain_variant`).
     """
-    from tqdm.auto import tqdm
-
     if not_explained(handle, attribution, variant):
         return pd.DataFrame(columns=FAITHFULNESS_COLUMNS)
     clf = load_classifier(handle.path, threads=model["threads"])
-    fractions = [float(f) for f in params["fractions"]]
-    targets = texts.set_index("text_id")["target_id"].astype(int)
-    by_method = {m: g for m, g in attributions.groupby("method", sort=False)}
     rng = np.random.default_rng(int(params["seed"]))
     rows = []
-    items = list(zip(sample["text_id"], sample["text"], strict=True))
-    for text_id, text in tqdm(items, desc=f"{variant} faithfulness", leave=False):
-        words = split_words(text)
-        ranked = {m: g[g["text_id"] == text_id] for m, g in by_method.items()}
-        scores = {m: r.sort_values("word_index")["score"] for m, r in ranked.items()}
-        scores[RANDOM] = rng.permutation(len(words)).astype(float)
-        for method, s in scores.items():
-            for row in text_faithfulness(
-                clf,
-                words,
-                np.asarray(s, dtype=float),
-                int(targets[text_id]),
-                fractions,
-                int(attribution["batch_size"]),
-            ):
-                rows.append(
-                    {"variant": variant, "method": method, "text_id": text_id, **row}
-                )
-    return pd.DataFrame(rows, columns=FAITHFULNESS_COLUMNS)
+    for view in explained_heads(clf, dataset_spec):
+        task = view.head.name
+        targets = of_task(texts, task).set_index("text_id")["target_id"].astype(int)
+        rows += _head_faithfulness(
+            view,
+            sample,
+            of_task(attributions, task),
+            targets,
+            params,
+            int(attribution["batch_size"]),
+            rng,
+        )
+    return pd.DataFrame(
+        [{"variant": variant, **row} for row in rows], columns=FAITHFULNESS_COLUMNS
+    )

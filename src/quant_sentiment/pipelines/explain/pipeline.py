@@ -30,6 +30,8 @@ from .tables import cost_table, drift_table, faithfulness_table
 NAMESPACE = "explain"
 MODEL = "params:model"
 ATTRIBUTION = "params:explain.attribution"
+#: The entry's tasks: the name of a one-head variant's head (docs/multitask.md).
+DATASET = "params:dataset_spec"
 
 
 def _bind(func, **kwargs):
@@ -44,7 +46,7 @@ def variant_template(variant: Variant) -> Pipeline:
         [
             Node(
                 _bind(explain_variant, variant=name),
-                inputs=["model", "explain_sample", MODEL, ATTRIBUTION],
+                inputs=["model", "explain_sample", MODEL, ATTRIBUTION, DATASET],
                 outputs=["attributions", "texts", "info", "cost"],
                 name="explain_variant",
             ),
@@ -58,6 +60,7 @@ def variant_template(variant: Variant) -> Pipeline:
                     MODEL,
                     "params:explain.faithfulness",
                     ATTRIBUTION,
+                    DATASET,
                 ],
                 outputs="faithfulness",
                 name="faithfulness",

@@ -26,13 +26,26 @@ def _with_ci(table: pd.DataFrame, metric: str) -> list[str]:
     ]
 
 
+def _keys(table: pd.DataFrame) -> list[str]:
+    """The columns naming a row: variant, head (``task``) when present, method."""
+    return ["variant", *(["task"] if "task" in table else []), "method"]
+
+
+def _bar_names(rows: pd.DataFrame) -> list[str]:
+    """A bar's name: its variant, with its head when the table has several heads."""
+    if "task" not in rows or rows["task"].nunique() <= 1:
+        return rows["variant"].astype(str).tolist()
+    return (rows["variant"].astype(str) + " · " + rows["task"].astype(str)).tolist()
+
+
 def drift_markdown(table: pd.DataFrame, confidence: float, reference: str) -> str:
     """The drift table as Markdown: each metric as ``mean [CI]``, skipped variants
     listed below."""
     ok = table[table["status"] == "ok"].reset_index(drop=True)
     metrics = [c for c in ok.columns if c.split("@")[0] in METRICS and "_ci_" not in c]
     metrics = [m for m in metrics if not m.endswith("_n")]
-    shown = ok[["variant", "method", "n_texts"]].copy()
+    keys = _keys(ok)
+    shown = ok[[*keys, "n_texts"]].copy()
     for metric in metrics:
         shown[metric] = _with_ci(ok, metric)
     lines = [
@@ -45,7 +58,7 @@ def drift_markdown(table: pd.DataFrame, confidence: float, reference: str) -> st
         lines.append(
             "\nTexts where a metric is undefined (a constant attribution vector, one "
             "word, no word scored by both) are left out of its mean; counts:\n\n"
-            + ok[["variant", "method", *counts]].to_markdown(index=False)
+            + ok[[*keys, *counts]].to_markdown(index=False)
         )
     skipped = table[table["status"] != "ok"]
     if not skipped.empty:
@@ -100,7 +113,7 @@ def plot_drift(table: pd.DataFrame, reference: str):
                 ]
                 ax.bar(x + j * width, mean, width, yerr=err, capsize=3, label=metric)
             ax.set_xticks(
-                x + width * (len(group) - 1) / 2, rows["variant"], rotation=45
+                x + width * (len(group) - 1) / 2, _bar_names(rows), rotation=45
             )
             ax.axhline(0, color="grey", lw=0.5)
             ax.set_ylim(-1.05 if group == ["spearman"] else 0, 1.05)
@@ -124,8 +137,23 @@ def _highlight(words: Sequence[str], scores: np.ndarray) -> str:
     return " ".join(spans)
 
 
+def _per_head(frame: pd.DataFrame) -> list[tuple[str | None, pd.DataFrame]]:
+    """``frame``'s rows by head (``task``; a frame without it: one head, ``None``)."""
+    if "task" not in frame:
+        return [(None, frame)]
+    return [(str(t), g) for t, g in frame.groupby("task", sort=False)]
+
+
+def _per_text(texts: pd.DataFrame, task: str | None) -> pd.DataFrame:
+    """One head's per-text frame indexed by ``text_id``."""
+    if task is not None and "task" in texts:
+        texts = texts[texts["task"].astype(str) == task]
+    return texts.set_index("text_id")
+
+
 def _example(sample_row, methods, texts, attributions, id2label) -> str:
-    """One example: per method, a row per variant (prediction, highlighted words)."""
+    """One example: per method, a row per variant and head (prediction, explained
+    class, highlighted words)."""
     t = sample_row.text_id
     head = (
         f"<h3>text {t} · label {html.escape(sample_row.label)} · selected for "
@@ -135,18 +163,20 @@ def _example(sample_row, methods, texts, attributions, id2label) -> str:
     for method in methods:
         rows = []
         for variant, frame in attributions.items():
-            mine = frame[(frame["method"] == method) & (frame["text_id"] == t)]
-            if mine.empty:
-                continue
-            mine = mine.sort_values("word_index")
-            pred = texts[variant].set_index("text_id").loc[t]
-            target = id2label[int(pred["target_id"])]
-            rows.append(
-                f"<tr><td>{html.escape(variant)}</td><td>{html.escape(pred['pred_label'])}"
-                f" ({pred['pred_prob']:.3f})</td><td>{html.escape(target)}</td><td>"
-                f"{_highlight(mine['word'].tolist(), mine['score'].to_numpy(float))}"
-                "</td></tr>"
-            )
+            for task, head in _per_head(frame[frame["text_id"] == t]):
+                mine = head[head["method"] == method].sort_values("word_index")
+                if mine.empty:
+                    continue
+                pred = _per_text(texts[variant], task).loc[t]
+                target = pred.get("target_label", id2label.get(int(pred["target_id"])))
+                name = variant if task is None else f"{variant} · {task}"
+                rows.append(
+                    f"<tr><td>{html.escape(name)}</td><td>"
+                    f"{html.escape(str(pred['pred_label']))} ({pred['pred_prob']:.3f})"
+                    f"</td><td>{html.escape(str(target))}</td><td>"
+                    f"{_highlight(mine['word'].tolist(), mine['score'].to_numpy(float))}"
+                    "</td></tr>"
+                )
         if rows:
             parts.append(
                 f"<h4>{html.escape(method)}</h4><table><tr><th>variant</th>"
@@ -186,6 +216,7 @@ def html_report(
                 "status": i["status"]
                 if i["status"] == "ok"
                 else f"skipped: {i.get('reason', '')}",
+                "heads": ", ".join(i.get("tasks", [])),
                 "methods": ", ".join(i.get("methods", [])),
                 "not applicable": ", ".join(i.get("not_applicable", [])),
             }

@@ -69,7 +69,9 @@ def select_sample(
 ) -> pd.DataFrame:
     """The texts to explain: first texts where some variant disagrees with the
     reference (most disagreeing variants first, at most ``max_disagreement_share``
-    of ``n_texts``), then a label-stratified random draw of the rest.
+    of ``n_texts``), then a label-stratified random draw of the rest (both by the
+    primary head); a multi-task reference's heads are kept as ``reference_*``
+    columns (:func:`_reference_heads`).
 
     Args:
         params: ``explain.sample``: ``n_texts``, ``seed``,
@@ -104,4 +106,14 @@ def select_sample(
     out["n_disagreeing"] = count[out.index]
     out["disagreeing_variants"] = [",".join(who[i]) for i in out.index]
     out["selected_for"] = np.where(out.index.isin(chosen), "disagreement", "stratified")
-    return out[SAMPLE_COLUMNS].reset_index(drop=True)
+    heads = _reference_heads(out)
+    return pd.concat([out[SAMPLE_COLUMNS], heads], axis=1).reset_index(drop=True)
+
+
+def _reference_heads(reference: pd.DataFrame) -> pd.DataFrame:
+    """A multi-task reference's per-head predictions (``pred_id__<t>``,
+    ``prob__<t>__<class>`` of ``finetune_test_predictions``) as
+    ``reference_<column>``: the class each head of every variant explains under
+    ``target: reference``. No columns for a single-task reference."""
+    columns = [c for c in reference.columns if c.startswith(("pred_id__", "prob__"))]
+    return reference[columns].add_prefix("reference_")

@@ -53,8 +53,23 @@ def _drift_row(ref: pd.DataFrame, other: pd.DataFrame, params) -> dict[str, Any]
     return row
 
 
+def _heads_and_methods(info: dict[str, Any], frame: pd.DataFrame) -> list[tuple]:
+    """``(task, method)`` of every head a variant explained and every method it ran
+    (attributions without a ``task`` column: one head, task ``None``)."""
+    tasks = info.get("tasks") if "task" in frame else None
+    return [(t, m) for t in (tasks or [None]) for m in info["methods"]]
+
+
+def _rows(frame: pd.DataFrame, task: str | None, method: str) -> pd.DataFrame:
+    """The attributions of one head (``None``: every row) and one method."""
+    chosen = frame["method"] == method
+    if task is not None:
+        chosen &= frame["task"].astype(str) == task
+    return frame[chosen]
+
+
 def drift_table(params: dict[str, Any], *parts: Any, reference: str) -> pd.DataFrame:
-    """One row per variant and method: drift of its attributions from the
+    """One row per variant, head (``task``) and method: drift of its attributions from the
     reference's (Spearman, Jaccard@k, sign-flip rate; means over texts with
     bootstrap CIs). Skipped variants get one row with their status.
 
@@ -72,27 +87,28 @@ def drift_table(params: dict[str, Any], *parts: Any, reference: str) -> pd.DataF
         if info["status"] != "ok":
             rows.append({"variant": info["variant"], "status": _status(info)})
             continue
-        for method in info["methods"]:
-            ref_m = ref[ref["method"] == method]
+        for task, method in _heads_and_methods(info, frame):
+            ref_m = _rows(ref, task, method)
             if ref_m.empty:
                 logger.warning(
-                    "explain: %s has %s attributions but %s has none: no drift row",
+                    "explain: %s has %s attributions of head %s but %s has none: "
+                    "no drift row",
                     info["variant"],
                     method,
+                    task,
                     reference,
                 )
                 continue
-            drift = _drift_row(ref_m, frame[frame["method"] == method], params)
-            rows.append(
-                {"variant": info["variant"], "status": "ok", "method": method, **drift}
-            )
+            drift = _drift_row(ref_m, _rows(frame, task, method), params)
+            head = {"variant": info["variant"], "status": "ok", "task": task}
+            rows.append({**head, "method": method, **drift})
     table = pd.DataFrame(rows)
     n_cols = [c for c in table.columns if c.endswith("_n")]
     return table[[c for c in table.columns if c not in n_cols] + n_cols]
 
 
 def faithfulness_table(*parts: Any) -> pd.DataFrame:
-    """One row per variant and method (plus the ``random`` control):
+    """One row per variant, head (``task``) and method (plus the ``random`` control):
     comprehensiveness and sufficiency at every fraction and their AOPC, means over
     texts. Skipped variants get one row with their status.
 
@@ -105,8 +121,10 @@ def faithfulness_table(*parts: Any) -> pd.DataFrame:
         if info["status"] != "ok":
             rows.append({"variant": info["variant"], "status": _status(info)})
             continue
-        for method, g in frame.groupby("method", sort=False):
-            row = {"variant": info["variant"], "status": "ok", "method": method}
+        keys = ["task", "method"] if "task" in frame else ["method"]
+        for key, g in frame.groupby(keys, sort=False):
+            head = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+            row = {"variant": info["variant"], "status": "ok", **head}
             row["n_texts"] = g["text_id"].nunique()
             means = g.groupby("fraction")[["comprehensiveness", "sufficiency"]].mean()
             for fraction, m in means.iterrows():

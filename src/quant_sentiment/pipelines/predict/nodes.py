@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from quant_sentiment.heads import Head
 
 logger = logging.getLogger(__name__)
 SKIPPED_COLUMNS = ["partition", "line", "row_id", "reason"]
@@ -58,7 +61,9 @@ def score_partitions(
 
     Returns:
         ``(predictions, skipped, summary)``: one row per scored line (partition,
-        line, row id, label, ``prob_<label>``), every skipped line with its reason,
+        line, row id, label, ``prob_<label>``; a multi-task model adds every head's
+        ``pred_label__<t>`` / ``pred__<t>__<class>`` and ``prob__<t>__<class>``),
+        every skipped line with its reason,
         and the variant, folder and per-partition counts.
 
     Raises:
@@ -87,7 +92,7 @@ def score_partitions(
         skipped += [(pid, r.line, r.row_id, why) for r, why in summary.listed]
         counts[pid] = {"scored": summary.scored, "skipped": summary.skipped}
         logger.info("predict %s: %s", pid, summary.describe().splitlines()[0])
-    predictions = _predictions_frame(rows, predictor.labels)
+    predictions = _predictions_frame(rows, predictor.labels, predictor.task_heads)
     info = {
         "variant": params["variant"],
         "format": predictor.manifest["format"],
@@ -98,8 +103,14 @@ def score_partitions(
     return predictions, pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), info
 
 
-def _predictions_frame(rows: list[dict[str, Any]], labels: list[str]) -> pd.DataFrame:
-    """Flat rows: ``partition``, ``line``, ``row_id``, ``label``, ``prob_<label>``."""
+def _predictions_frame(
+    rows: list[dict[str, Any]], labels: list[str], heads: Sequence[Head] = ()
+) -> pd.DataFrame:
+    """Flat rows: ``partition``, ``line``, ``row_id``, ``label``, ``prob_<label>``
+    (the primary head), then a multi-task model's heads (``heads``) as
+    :func:`quant_sentiment.heads.flat_columns` names them."""
+    from quant_sentiment.heads import flat_columns, flat_row
+
     flat = [
         {
             "partition": r["source"],
@@ -107,8 +118,9 @@ def _predictions_frame(rows: list[dict[str, Any]], labels: list[str]) -> pd.Data
             "row_id": r["row_id"],
             "label": r["label"],
             **{f"prob_{lab}": r["probabilities"][lab] for lab in labels},
+            **(flat_row(heads, r["tasks"]) if heads else {}),
         }
         for r in rows
     ]
     columns = ["partition", "line", "row_id", "label", *(f"prob_{x}" for x in labels)]
-    return pd.DataFrame(flat, columns=columns)
+    return pd.DataFrame(flat, columns=[*columns, *flat_columns(heads)])

@@ -174,15 +174,21 @@ def build_report(  # noqa: PLR0913 - one argument per catalog input
         "breakdown": _breakdown(breakdown, reference),
         "group_column": _group_column(breakdown),
         "drift": sections.optional_table(
-            drift, "explain_drift_table", ["variant", "method"]
+            drift, "explain_drift_table", _explain_key(drift)
         ),
         "faithfulness": sections.optional_table(
-            faithfulness, "explain_faithfulness_table", ["variant", "method"]
+            faithfulness, "explain_faithfulness_table", _explain_key(faithfulness)
         ),
         "seeds": sections.optional_table(seeds, "multiseed_summary", "variant"),
     }
     page = render("report.html", **context)
     return page, sections.summary_row(comparison, reference, run_info, params["run"])
+
+
+def _explain_key(table: pd.DataFrame | None) -> list[str]:
+    """An explain table's row key: variant, head (``task``, when present), method."""
+    has_task = table is not None and "task" in table
+    return ["variant", *(["task"] if has_task else []), "method"]
 
 
 def _group_column(table: pd.DataFrame | None) -> str | None:
