@@ -13,7 +13,7 @@ from kedro.io import DataCatalog, MemoryDataset, Version
 from kedro.runner import SequentialRunner
 from sklearn.metrics import f1_score
 
-from quant_sentiment.datasets import VariantFolderDataset
+from quant_sentiment.datasets import ModelSetFolderDataset
 from quant_sentiment.pipelines.evaluate.single_task import (
     build_task_table_with_baselines,
 )
@@ -46,7 +46,7 @@ def per_task_run(sample_splits, model_params, tmp_path_factory):
             "params:dataset_spec": MemoryDataset(SPEC),
             "params:finetune": MemoryDataset(finetune_params(tmp / "ckpt")),
             "params:finetune_per_task": MemoryDataset({"tasks": None}),
-            "single_task_models": VariantFolderDataset(
+            "single_task_models": ModelSetFolderDataset(
                 str(tmp / "models"), version=Version(None, None)
             ),
             **{name: KeptDataset(copy_mode="assign") for name in OUTPUTS[1:]},
