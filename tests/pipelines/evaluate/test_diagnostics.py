@@ -3,6 +3,8 @@ counts per head and contradiction rows, on hand-made predictions."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,6 +61,13 @@ def test_confusion_sums_equal_the_unmasked_row_counts(split):
     assert tp == ((y == 1) & (p == 1)).sum()
     figure = plot_task_confusion(table, SPEC, "int8_ort")
     assert len(figure.axes) == 3
+    # as the catalog loads it back (CSV: class names and 0/1 in one column)
+    saved = pd.read_csv(
+        io.StringIO(table.to_csv(index=False)), keep_default_na=False, na_values=[""]
+    )
+    again = plot_task_confusion(saved, SPEC, "int8_ort")
+    shown = [[t.get_text() for t in a.texts] for a in (figure.axes[2], again.axes[2])]
+    assert shown[0] == shown[1] and len(shown[0]) == 8  # 2 classes x TN FP FN TP
     assert [a.get_title() for a in figure.axes][2] == "category (multi_label)"
 
 

@@ -128,13 +128,17 @@ def plot_task_confusion(
     for ax, task in zip(axes[0], tasks, strict=True):
         rows = table[table["task"] == task["name"]]
         if task["kind"] == SINGLE:
-            matrix = rows.pivot(index="true", columns="pred", values="count")
+            names = rows.assign(
+                true=rows["true"].astype(str), pred=rows["pred"].astype(str)
+            )
+            matrix = names.pivot(index="true", columns="pred", values="count")
             matrix = matrix.reindex(index=task["labels"], columns=task["labels"])
             xlabels, ylabels = task["labels"], task["labels"]
             ax.set_xlabel("predicted")
             ax.set_ylabel("true")
         else:
-            cells = rows.assign(cell=rows["true"].astype(int) * 2 + rows["pred"])
+            cell = rows["true"].astype(int) * 2 + rows["pred"].astype(int)
+            cells = rows.assign(cell=cell)
             matrix = cells.pivot(index="class", columns="cell", values="count")
             matrix = matrix.reindex(index=task["labels"], columns=[0, 1, 2, 3])
             xlabels, ylabels = ["TN", "FP", "FN", "TP"], task["labels"]
