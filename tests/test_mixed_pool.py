@@ -169,3 +169,37 @@ def test_finetune_trains_every_head_on_its_own_rows(pooled, tmp_path):
     preds = catalog.load("finetune_test_predictions")
     assert preds["pred_id__sentiment"].between(0, 2).all()
     assert preds["pred_id__severity"].between(0, 3).all()
+
+
+def test_the_tfidf_baseline_has_every_head_on_its_own_rows(pooled, tmp_path):
+    from kedro.io import Version
+
+    from quant_sentiment.datasets import VariantFolderDataset
+    from quant_sentiment.pipelines.baseline.nodes import train_tfidf_logreg
+    from tests.pipelines.baseline.test_heads import PARAMS
+
+    spec, splits = pooled
+    model = {"label_map": {name: i for i, name in enumerate(spec["labels"])}}
+    artifact = train_tfidf_logreg(
+        splits["train"], model, PARAMS, base_normalisation(), spec
+    )
+    dataset = VariantFolderDataset(str(tmp_path / "tfidf"), version=Version(None, None))
+    dataset.save(artifact)
+    classifier = dataset.load().load()
+    # the primary head is sentiment's (3 classes), not the pool's 7 labels
+    assert classifier.id2label == dict(enumerate(SENTIMENT))
+    texts = splits["test"]["text"].tolist()
+    logits = classifier.predict_task_logits(texts)
+    assert logits["sentiment"].shape == (len(texts), 3)
+    assert logits["severity"].shape == (len(texts), 4)
+    assert logits["category"].shape == (len(texts), 5)
+    severity = classifier.heads["severity"]
+    smsa = splits["train"]["source"].str.endswith(".tsv")
+    assert severity.n_features_in_ > 0 and list(severity.classes_) == [0, 1, 2, 3]
+    features = classifier.pipeline.named_steps["tfidf"].transform(
+        splits["train"].loc[~smsa, "text"].tolist()
+    )
+    refit = type(severity)(**severity.get_params()).fit(
+        features, splits["train"].loc[~smsa, "label_id__severity"]
+    )
+    assert (refit.coef_ == severity.coef_).all()  # trained on hate-speech rows only

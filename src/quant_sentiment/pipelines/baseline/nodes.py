@@ -97,8 +97,11 @@ def train_tfidf_logreg(
     if len(tasks) > 1:
         union = pipeline.named_steps["tfidf"].fit(train["text"].astype(str).tolist())
         heads = fit_heads(train, tasks, union, partial(logistic_regression, params))
-        primary = next(t["name"] for t in tasks if t["kind"] == SINGLE)
-        pipeline.steps[-1] = ("logreg", heads[primary])
+        primary = next(t for t in tasks if t["kind"] == SINGLE)
+        pipeline.steps[-1] = ("logreg", heads[primary["name"]])
+        # the primary head's classes (a pool of different tasks: not the entry's
+        # label space, which holds every member's primary classes)
+        id2label = dict(enumerate(primary["labels"]))
     else:
         missing = sorted(set(id2label) - set(train["label_id"].astype(int)))
         if missing:
