@@ -203,3 +203,42 @@ def test_the_tfidf_baseline_has_every_head_on_its_own_rows(pooled, tmp_path):
         features, splits["train"].loc[~smsa, "label_id__severity"]
     )
     assert (refit.coef_ == severity.coef_).all()  # trained on hate-speech rows only
+
+
+@pytest.mark.slow  # SmSA + 13,169 hate-speech rows read, 1 tiny epoch, 2 PTQ routes
+def test_the_built_in_pool_through_finetune_ptq_and_evaluate(kedro_project, tmp_path):
+    """``smsa_hatespeech_pool`` from the real files (``../shared/data``) through
+    preprocessing -> finetune -> quantize_ptq -> evaluate_ptq (tiny scratch BERT,
+    train cut to 240 rows): every head scored on its own member's test rows."""
+    from tests.conftest import SHARED_DATA, run_session
+    from tests.test_multitask_chain import _newest
+    from tests.test_registry_chain import chain_params
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent")
+    (tmp_path / "shared").symlink_to(PROJECT_ROOT.parent / "shared")
+    params = chain_params("smsa_hatespeech_pool")
+    params["quantize_ptq"]["variants"]["fp32_ort"] = {"enabled": False}
+    for pipeline in ("preprocessing", "finetune", "quantize_ptq", "evaluate_ptq"):
+        run_session(kedro_project, pipeline=pipeline, runtime_params=params)
+    run = "smsa_hatespeech_pool_minilm"
+    data = kedro_project / "data"
+    clean_test = pd.read_csv(
+        _newest(data, f"*/{run}/clean_test.csv/*/*.csv"),
+        keep_default_na=False,
+        na_filter=False,
+    )
+    smsa = clean_test["label_id__sentiment"] != MASKED
+    assert smsa.any() and (~smsa).any()
+    assert (clean_test.loc[smsa, "label_id__severity"] == MASKED).all()
+    reporting = data / "08_reporting" / run / "evaluate"
+    table = pd.read_csv(_newest(reporting, "task_table.csv/*/*.csv"))
+    rows = table.set_index(["variant", "task"])
+    for variant in ("fp32", "int8_ort", "tfidf_logreg"):
+        for task in ("sentiment", "severity", "abusive", "target", "category"):
+            assert rows.loc[(variant, task), "status"] == "ok", (variant, task)
+        assert rows.loc[(variant, "sentiment"), "n"] == smsa.sum()
+        assert rows.loc[(variant, "severity"), "n"] == (~smsa).sum()
+    contradictions = pd.read_csv(_newest(reporting, "contradictions.csv/*/*.csv"))
+    labels = contradictions[contradictions["variant"] == "labels"]
+    assert (labels["n"] == (~smsa).sum()).all() and (labels["count"] == 0).all()
