@@ -87,7 +87,23 @@ def test_multi_task_entry_through_finetune_ptq_and_evaluate(registry_project):
     )
     assert (scored.loc["fp32", "delta"] == 0).all()
     status = table.set_index(["variant", "task"])["status"]
-    assert status[("tfidf_logreg", "severity")] == "ok"
-    assert status[("tfidf_logreg", "category")] == "no head for this task"
+    for task in TASKS:  # the TF-IDF baseline has one head per task
+        assert status[("tfidf_logreg", task)] == "ok"
+    # diagnostics: each head's confusion counts sum to its labelled test rows (a
+    # multi_label head: per class); the shipped rules, counted per variant, never
+    # hold on the labels
+    confusion = pd.read_csv(
+        _newest(reporting, "evaluate/fp32/task_confusion.csv/*/*.csv")
+    )
+    sums = confusion.groupby("task")["count"].sum()
+    assert sums["severity"] == sums["target"] == len(clean_test)
+    assert sums["category"] == 5 * len(clean_test)
+    contradictions = pd.read_csv(
+        _newest(reporting, "evaluate/contradictions.csv/*/*.csv")
+    )
+    labels = contradictions[contradictions["variant"] == "labels"]
+    assert len(labels) == 4 and (labels["count"] == 0).all()
+    ok = contradictions[contradictions["status"] == "ok"]
+    assert {"fp32", *BUILT, "tfidf_logreg"} <= set(ok["variant"])
     md = _newest(reporting, "evaluate/task_table.md/*/*.md").read_text()
     assert "## category (multi_label)" in md

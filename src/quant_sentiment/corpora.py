@@ -72,6 +72,7 @@ _ENTRY_KEYS = {
     "description",
     "expand",
     "tasks",
+    "contradictions",
 }
 _GUARD_DEFAULTS = {"threshold": 0.5, "ngram": 3, "across_parts": False, "against": []}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -233,6 +234,7 @@ def _single(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
         "normalisation": dict(entry.get("normalisation") or {}),
         "tasks": task_defs,
         "task_columns": tasks.task_columns(task_defs) if tasks.declared(entry) else [],
+        "contradictions": _contradictions(name, entry, task_defs),
     }
 
 
@@ -252,9 +254,18 @@ def _pooled(name: str, entry: Mapping[str, Any], entries: Mapping) -> dict[str, 
                 f"registry entry"
             )
         members.append(_single(member, entries[member]))
+    pooled = tasks.pooled_tasks(name, members)  # a task defined twice: refused
     labels = entry.get("labels") or members[0]["labels"]
+    mixed = tasks.mixed_pool(name, members)  # different primary tasks: multi-task
+    if mixed and entry.get("labels"):
+        raise DatasetConfigError(
+            f"datasets.{name}.labels: a pool of different primary tasks takes its "
+            f"labels from its members ({mixed}); remove the setting"
+        )
+    if mixed:
+        labels = mixed
     for member in members:
-        if member["labels"] != labels:
+        if not mixed and member["labels"] != labels:
             raise DatasetConfigError(
                 f"datasets.{name}.pool: {member['name']} has labels "
                 f"{member['labels']}, not {labels} (pooled entries share one label "
@@ -280,13 +291,23 @@ def _pooled(name: str, entry: Mapping[str, Any], entries: Mapping) -> dict[str, 
         "parts": [m["parts"][0] for m in members],
         "leakage_guard": _guard(name, entry.get("leakage_guard")),
         "normalisation": normalisation,
-        "tasks": (pooled := tasks.pooled_tasks(name, members)),
+        "tasks": pooled,
         "task_columns": (
             tasks.task_columns(pooled)
-            if any(m["task_columns"] for m in members)
+            if mixed or any(m["task_columns"] for m in members)
             else []
         ),
+        "contradictions": _contradictions(name, entry, pooled),
     }
+
+
+def _contradictions(
+    name: str, entry: Mapping[str, Any], task_defs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The entry's own ``contradictions`` rules, resolved (``contradictions.py``)."""
+    from quant_sentiment.contradictions import resolve_rules
+
+    return resolve_rules(name, entry.get("contradictions"), task_defs)
 
 
 def _part(name: str, entry: Mapping[str, Any], labels: list[str]) -> dict[str, Any]:

@@ -203,6 +203,36 @@ def pooled_tasks(
     return list(out.values())
 
 
+def mixed_pool(pool_name: str, members: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``[]`` when the pooled members share one primary task; otherwise (e.g. SmSA
+    ``sentiment`` + hate-speech ``severity``) the pool is a multi-task entry whose
+    rows carry their own member's tasks only, and its ``labels`` (the single-task
+    pipelines' label space, each row's own primary label) are the members' primary
+    classes, in member order.
+
+    Raises:
+        DatasetConfigError: If two primary tasks share a class name (a row's
+            ``label`` would not say its task).
+    """
+    primaries: dict[str, list[str]] = {}
+    for member in members:
+        first = next(t for t in member["tasks"] if t["kind"] == SINGLE)
+        primaries.setdefault(first["name"], list(first["labels"]))
+    if len(primaries) < 2:  # noqa: PLR2004
+        return []
+    labels: list[str] = []
+    for task, classes in primaries.items():
+        clash = sorted(set(classes) & set(labels))
+        if clash:
+            raise DatasetConfigError(
+                f"datasets.{pool_name}.pool: the primary tasks {list(primaries)} of "
+                f"its members share class name(s) {clash}; a pool of different "
+                f"tasks needs distinct class names (task {task!r})"
+            )
+        labels += classes
+    return labels
+
+
 def task_columns(tasks: Sequence[Mapping[str, Any]]) -> list[str]:
     """The per-task row columns of these tasks (module docstring)."""
     out: list[str] = []

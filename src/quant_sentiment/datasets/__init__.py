@@ -3,6 +3,7 @@
 from quant_sentiment.datasets.hf_model_folder import HFModelFolderDataset
 from quant_sentiment.datasets.jsonl_stream import JSONLinesDataset, JSONLinesStream
 from quant_sentiment.datasets.matplotlib_png import MatplotlibPNGDataset
+from quant_sentiment.datasets.model_set_folder import ModelSetFolderDataset
 from quant_sentiment.datasets.optional import OptionalDataset
 from quant_sentiment.datasets.raw_lines import RawLinesDataset
 from quant_sentiment.datasets.run_reports import RunReportsDataset
@@ -17,6 +18,7 @@ __all__ = [
     "JSONLinesDataset",
     "JSONLinesStream",
     "MatplotlibPNGDataset",
+    "ModelSetFolderDataset",
     "OptionalDataset",
     "RawLinesDataset",
     "RunReportsDataset",

@@ -22,7 +22,9 @@ from quant_sentiment.integrity import ModelIntegrityError, inside
 from ._base import not_a_transformers_folder
 
 FORMAT = "sklearn"
+SINGLE = "single_label"  # a task kind (quant_sentiment.tasks)
 WEIGHTS_FILE = "model.skops"
+HEADS_FILE = "heads.skops"
 
 
 class SklearnClassifier:
@@ -51,14 +53,77 @@ class SklearnClassifier:
         return self.pipeline.predict_log_proba(texts).astype(np.float32)
 
 
+class SklearnHeadsClassifier(SklearnClassifier):
+    """The TF-IDF baseline of a multi-task entry: one fitted classifier per task on
+    the primary pipeline's features (docs/multitask.md, "Baselines").
+
+    :meth:`predict_task_logits` gives ``{task: logits}`` like a multi-task model
+    folder (single_label: log-probabilities; multi_label: each class's log-odds, so
+    ``> 0`` is a predicted class); ``predict_logits`` stays the primary head.
+    """
+
+    def __init__(
+        self,
+        pipeline,
+        id2label: dict[int, str],
+        heads: dict[str, Any],
+        tasks: list[dict[str, Any]],
+    ) -> None:
+        """Check that every task has its head."""
+        super().__init__(pipeline, id2label)
+        self.tasks = [dict(t) for t in tasks]
+        missing = [t["name"] for t in self.tasks if t["name"] not in heads]
+        if missing:
+            raise ValueError(f"heads.skops has no head for task(s) {missing}")
+        self.heads = heads
+        self.primary = next(t["name"] for t in self.tasks if t["kind"] == SINGLE)
+
+    def predict_task_logits(
+        self, texts: Sequence[str], batch_size: int = 64
+    ) -> dict[str, np.ndarray]:
+        """``{task: float32 logits}`` of every head (``batch_size`` is ignored)."""
+        texts = list(texts)
+        if not texts:
+            return {
+                t["name"]: np.zeros((0, len(t["labels"])), dtype=np.float32)
+                for t in self.tasks
+            }
+        features = self.pipeline.named_steps["tfidf"].transform(texts)
+        out = {}
+        for task in self.tasks:
+            head = self.heads[task["name"]]
+            if task["kind"] == SINGLE:
+                out[task["name"]] = head.predict_log_proba(features)
+            else:
+                out[task["name"]] = np.stack(
+                    [h.decision_function(features) for h in head], axis=1
+                ).reshape(len(texts), len(head))
+        return {k: v.astype(np.float32) for k, v in out.items()}
+
+
 def write(
-    pipeline, id2label: dict[int, str], folder: Path, method: str
+    pipeline,
+    id2label: dict[int, str],
+    folder: Path,
+    method: str,
+    heads: dict[str, Any] | None = None,
+    tasks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write ``model.skops`` (and the guarding ``config.json``); return manifest fields."""
+    """Write ``model.skops`` (and the guarding ``config.json``); return manifest fields.
+
+    With ``heads`` (``{task: classifier, or a list of one binary classifier per
+    class for a multi_label task}``, fitted on ``pipeline``'s features) and the
+    entry's ``tasks``, also ``heads.skops``: the folder then loads as a
+    :class:`SklearnHeadsClassifier` (every head, docs/multitask.md).
+    """
     import sklearn
     import skops.io
 
     skops.io.dump(pipeline, Path(folder) / WEIGHTS_FILE)
+    extra: dict[str, Any] = {}
+    if heads:
+        skops.io.dump(dict(heads), Path(folder) / HEADS_FILE)
+        extra = {"heads_file": HEADS_FILE, "tasks": [dict(t) for t in tasks or []]}
     (Path(folder) / "config.json").write_text(
         json.dumps(not_a_transformers_folder(FORMAT))
     )
@@ -73,6 +138,7 @@ def write(
         "group_size": None,
         "weights_file": WEIGHTS_FILE,
         "id2label": {str(k): v for k, v in id2label.items()},
+        **extra,
     }
 
 
@@ -85,7 +151,6 @@ def load(
         ModelIntegrityError: If the file holds a type skops does not trust by
             default (named), or the manifest names a file outside the folder.
     """
-    import skops.io
 
     name = manifest.get("weights_file", WEIGHTS_FILE)
     path = inside(folder, name)
@@ -95,10 +160,23 @@ def load(
             f"{name!r}; pickled models are no longer loaded); rebuild it with "
             "`kedro run --pipelines=baseline`"
         )
+    pipeline = _trusted_load(path)
+    if manifest.get("heads_file") is None:
+        return SklearnClassifier(pipeline, manifest["id2label"])
+    heads_path = inside(folder, str(manifest["heads_file"]))
+    return SklearnHeadsClassifier(
+        pipeline, manifest["id2label"], _trusted_load(heads_path), manifest["tasks"]
+    )
+
+
+def _trusted_load(path: Path):
+    """``skops.io.load`` of a file holding only the types skops trusts by default."""
+    import skops.io
+
     untrusted = skops.io.get_untrusted_types(file=path)
     if untrusted:
         raise ModelIntegrityError(
             f"'{path}' holds types that are not trusted and were not loaded: "
             f"{', '.join(untrusted)}"
         )
-    return SklearnClassifier(skops.io.load(path, trusted=[]), manifest["id2label"])
+    return skops.io.load(path, trusted=[])

@@ -1,4 +1,5 @@
-"""Wiring of ``baseline``: clean train split → the ``tfidf_logreg`` variant folder."""
+"""Wiring of ``baseline``: clean train split → the ``tfidf_logreg`` variant folder
+(one head per task for a multi-task entry)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -16,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:model",
                     "params:baseline.tfidf_logreg",
                     "params:preprocessing.normalisation",
+                    "params:dataset_spec",
                 ],
                 outputs=f"{VARIANT}_model",
                 name=f"train_{VARIANT}",

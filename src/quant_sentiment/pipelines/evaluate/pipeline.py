@@ -20,6 +20,7 @@ from quant_sentiment.variants import REFERENCE, VARIANTS, Variant
 
 from .breakdown import delta_breakdown
 from .breakdown_report import breakdown_markdown, build_breakdown_table, plot_breakdown
+from .diagnostics_wiring import combined_nodes, template_nodes
 from .published import published_markdown, published_table
 from .quality import (
     classification_report_text,
@@ -39,9 +40,10 @@ from .report import (
     recovery_markdown,
     summarise_variant,
 )
+from .single_task import build_task_table_with_baselines
 from .sources import check_source, reference_source
 from .speed import benchmark_variant
-from .tasks import build_task_table, task_predictions, task_table_markdown
+from .tasks import task_predictions, task_table_markdown
 
 NAMESPACE = "evaluate"
 MODEL = "params:model"
@@ -196,6 +198,7 @@ def variant_template(variant: Variant) -> Pipeline:
                 outputs="task_predictions",
                 name="task_predictions",
             ),
+            *template_nodes(name),
             *_paired(variant),
         ]
     )
@@ -303,14 +306,20 @@ def _breakdown(breakdowns: list[str]) -> list[Node]:
 
 def _task_table(variants: list[str]) -> list[Node]:
     """Per-task macro-F1 [CI], per-class F1 and Δ vs FP32 of every variant
-    (``tasks.py``; a single-task entry is the one-task case)."""
+    (``tasks.py``; a single-task entry is the one-task case), plus the single-task
+    baseline per head when ``finetune_per_task`` ran (``single_task.py``)."""
     return [
         Node(
-            _bind(build_task_table, variants=variants, reference=REFERENCE),
+            _bind(
+                build_task_table_with_baselines,
+                variants=variants,
+                reference=REFERENCE,
+            ),
             inputs=[
                 "clean_test",
                 "params:dataset_spec",
                 "params:evaluate.bootstrap",
+                "single_task_test_predictions",
                 *[f"{NAMESPACE}.{v}.task_predictions" for v in variants],
             ],
             outputs="evaluate_task_table",
@@ -337,6 +346,7 @@ def _comparison(
             *_recovery(recoveries),
             *_breakdown(breakdowns),
             *_task_table(variants),
+            *combined_nodes(variants),
             Node(
                 _bind(build_comparison_table, reference=REFERENCE),
                 inputs=summaries,

@@ -246,7 +246,7 @@ def task_table_markdown(table: pd.DataFrame) -> str:
     for task, rows in table[~skipped].groupby("task", sort=False):
         shown = pd.DataFrame(
             {
-                "variant": rows["variant"],
+                "variant": _variant_cells(rows),
                 "status": rows["status"],
                 "n": [("" if pd.isna(n) else str(int(n))) for n in rows["n"]],
                 "macro-F1 [CI]": [
@@ -270,3 +270,14 @@ def _interval(value, low, high, signed: bool = False) -> str:
         return ""
     fmt = "{:+.3f}" if signed else "{:.3f}"
     return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def _variant_cells(rows: pd.DataFrame) -> list[str]:
+    """The variant, with the difference its Δ is where that is not ``<variant> -
+    fp32`` (the single-task baseline's row: ``fp32 - single_task``)."""
+    if "delta_of" not in rows:
+        return rows["variant"].tolist()
+    return [
+        v if str(d).startswith("variant") else f"{v} (Δ = {d})"
+        for v, d in zip(rows["variant"], rows["delta_of"], strict=True)
+    ]
