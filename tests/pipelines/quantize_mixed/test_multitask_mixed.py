@@ -227,3 +227,31 @@ def test_pipeline_writes_multi_task_mixed_folders(mt_run, sample_splits):
             "long": 2,
             "words": 3,
         }
+
+
+def test_mixed_writer_keeps_every_head_as_an_output(
+    mt_graph, mt_bundle, mixed_params, tmp_path, sample_splits
+):
+    from quant_sentiment.formats import load_classifier
+    from quant_sentiment.formats.multitask import write_onnx_mixed
+    from quant_sentiment.manifest import write_manifest
+
+    int8 = ["layer.0.query", "head.words"]
+    fields = write_onnx_mixed(
+        mt_bundle.model, mt_bundle.tokenizer, tmp_path, 64, mt_graph, int8, mixed_params
+    )
+    assert fields["format"] == "onnx_multitask"
+    assert fields["groups"]["int8"] == int8
+    assert "head.sentiment" in fields["groups"]["int4"]
+    assert fields["outputs"] == [f"logits__{h}" for h in HEADS]
+    write_manifest(tmp_path, fields)
+    classifier = load_classifier(tmp_path)
+    assert isinstance(classifier, MultiTaskClassifier)
+    texts = sample_splits["test"]["text"].tolist()[:8]
+    heads = classifier.predict_task_logits(texts)
+    assert {h: z.shape for h, z in heads.items()} == {
+        "sentiment": (8, 3),
+        "long": (8, 2),
+        "words": (8, 3),
+    }
+    np.testing.assert_array_equal(classifier.predict_logits(texts), heads["sentiment"])
