@@ -27,6 +27,7 @@ the train rows of a pool by task group (:mod:`quant_sentiment.task_sampling`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -234,10 +235,12 @@ def fit_multitask(  # noqa: PLR0913 - the shared recipe's inputs and hooks
     max_length: int,
     setting: str = "finetune",
     callbacks: tuple[TrainerCallback, ...] = (),
+    prepare_model: Callable[[Any], Any] | None = None,
 ) -> ClassifierRun:
     """Train a multi-task model (module docstring); returns the best checkpoint by
     the aggregate, in FP32, with a per-epoch history (per-task validation macro-F1
-    and loss weights as extra columns)."""
+    and loss weights as extra columns). ``prepare_model`` is the Trainer builder's
+    hook (``quantize_qat`` inserts fake quantization there), applied in place."""
     from quant_sentiment.multitask import check_config
     from quant_sentiment.sampling import oversample
     from quant_sentiment.task_sampling import sample_tasks
@@ -269,6 +272,7 @@ def fit_multitask(  # noqa: PLR0913 - the shared recipe's inputs and hooks
             "label_names": [label_key(t["name"]) for t in tasks],
         },
         early_stopping_patience=params.get("early_stopping_patience"),
+        prepare_model=prepare_model,
     )
     trainer = build_trainer(
         model,

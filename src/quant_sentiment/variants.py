@@ -166,11 +166,15 @@ def produced_by(producer: str) -> tuple[Variant, ...]:
 
 #: Variants a multi-task FP32 model (``hf_multitask``, docs/multitask.md) is built
 #: as, with their multi-task writers (``formats.multitask``: one ONNX output per
-#: task); every other variant of such a model is recorded as skipped.
+#: task); every other PTQ variant of such a model is recorded as skipped. The QAT
+#: variants write the trained weights with the same writers; the mixed ones use
+#: ``formats.multitask.write_onnx_mixed`` (``quantize_mixed``).
 MULTITASK_WRITERS: dict[str, Callable[..., dict[str, Any]]] = {
     "fp32_ort": multitask.write_onnx,
     "int8_ort": multitask.write_onnx_int8,
     "int4": multitask.write_onnx_int4,
+    "qat_int8": multitask.write_onnx_int8,
+    "qat_int4": multitask.write_onnx_int4,
 }
 
 

@@ -245,15 +245,84 @@ def write_onnx_int4(
     }
 
 
+def export_fp32_graph(model, tokenizer, options: dict[str, Any]):
+    """``formats.onnx.export_fp32_graph`` of the multi-task graph (one output per
+    task): the groups of a BERT classifier plus one ``head.<task>`` group per head
+    (``quantize_mixed``; ``options``: ``exporter``, ``opset``)."""
+    from .onnx import export_fp32_graph as export_graph
+
+    return export_graph(model, tokenizer, options, export=_export_scoped_heads)
+
+
+def _export_scoped_heads(model, tokenizer, path: Path, opset: int, exporter: str):
+    """``export_multitask_onnx``, then each head's ``Gemm`` named
+    ``/heads.<task>/Gemm``: the TorchScript exporter scopes a ``ModuleDict`` child
+    by its key alone (``/<task>/Gemm``), which ``formats.onnx.node_group`` could not
+    tell from any other module; the head is found by its weight
+    (``*heads.<task>.weight``)."""
+    import re
+
+    import onnx
+
+    from .onnx_multitask import export_multitask_onnx
+
+    info = export_multitask_onnx(model, tokenizer, path, opset, exporter)
+    proto = onnx.load(str(path))
+    names = {t["name"] for t in model.config.tasks}
+    for node in proto.graph.node:
+        found = [re.search(r"heads\.(\w+)\.weight$", name) for name in node.input]
+        tasks = {f.group(1) for f in found if f and f.group(1) in names}
+        if node.op_type == "Gemm" and len(tasks) == 1:
+            node.name = f"/heads.{tasks.pop()}/Gemm"
+    onnx.save(proto, str(path))
+    return info
+
+
+def write_onnx_mixed(  # noqa: PLR0913 - the mixed writer's inputs plus max_length
+    model,
+    tokenizer,
+    folder: Path,
+    max_length: int,
+    graph,
+    int8_groups: Sequence[str],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """``formats.onnx.write_mixed`` for a multi-task model: ``int8_groups`` INT8,
+    every other group of ``graph`` (:func:`export_fp32_graph`) INT4, every head
+    kept as its own output; an ``onnx_multitask`` folder (config, tokenizer)."""
+    import onnxruntime
+
+    from ._base import save_config_and_tokenizer
+    from .onnx import batch_invariance, mixed_graph_fields
+
+    folder = Path(folder)
+    fields = mixed_graph_fields(folder, graph, int8_groups, options)
+    save_config_and_tokenizer(model, tokenizer, folder, FORMAT_ONNX)
+    base = _fields(FORMAT_ONNX, model, max_length, fields["method"])
+    return {
+        **base,
+        **fields,
+        "method": f"{fields['method']}, one output per task",
+        "library": "onnxruntime",
+        "library_version": onnxruntime.__version__,
+        "weights_file": ONNX_FILE,
+        "outputs": [f"logits__{t['name']}" for t in model.config.tasks],
+        "batch_invariance": batch_invariance(fields["op_types"]),
+    }
+
+
 def is_multitask_model(model) -> bool:
     """Whether ``model`` is a :class:`~quant_sentiment.multitask.MultiTaskModel`."""
     config = getattr(model, "config", None)
     return getattr(config, "model_type", None) == "quant_sentiment_multitask"
 
 
-def in_memory(model, tokenizer, max_length: int | None) -> MultiTaskClassifier:
+def in_memory(
+    model, tokenizer, max_length: int | None, mode: str = "batched"
+) -> MultiTaskClassifier:
     """A loaded :class:`~quant_sentiment.multitask.MultiTaskModel` as a classifier
-    (PyTorch, batched; the threads are the caller's)."""
+    (PyTorch, batched or, ``mode: per_text``, each text alone as a graph with
+    dynamic activation scales runs; the threads are the caller's)."""
     import torch
 
     model = model.eval()
@@ -265,7 +334,7 @@ def in_memory(model, tokenizer, max_length: int | None) -> MultiTaskClassifier:
         return {k: v.float().numpy() for k, v in logits.items()}
 
     classifier = MultiTaskClassifier(
-        run, tokenizer, model.config.tasks, max_length, INPUT_NAMES
+        run, tokenizer, model.config.tasks, max_length, INPUT_NAMES, mode
     )
     classifier.model = model  # the PyTorch module (explain's gradients)
     return classifier
@@ -284,33 +353,37 @@ def load_hf(
     return in_memory(model, tokenizer, manifest.get("max_length"))
 
 
-def load_onnx(
-    folder: Path, manifest: dict[str, Any], threads: int | None = None
+def graph_classifier(
+    graph: Path | bytes,
+    tokenizer,
+    tasks: list[dict[str, Any]],
+    max_length: int | None,
+    threads: int | None = None,
+    optimize: bool = True,
 ) -> MultiTaskClassifier:
-    """Open an ``onnx_multitask`` folder (FP32 or INT8) with ``threads`` intra-op
-    threads; a graph with run-time activation scales runs each text alone."""
+    """A multi-output ONNX graph (a file, or a serialized graph such as
+    ``quantize_mixed``'s candidates) as a :class:`MultiTaskClassifier`; ``threads``
+    intra-op threads; ``optimize: False`` runs it as written (``ORT_DISABLE_ALL``,
+    the runtime's own float-level variation, as ``formats.onnx.OnnxClassifier``);
+    a graph with run-time activation scales runs each text alone."""
     import onnx
     import onnxruntime as ort
-    from transformers import AutoTokenizer
 
-    from quant_sentiment.integrity import inside
-    from quant_sentiment.multitask import MultiTaskConfig
-
-    config = MultiTaskConfig.from_json_file(str(Path(folder) / MODEL_CONFIG_FILE))
     options = ort.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if threads:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(inside(folder, manifest["weights_file"])),
-        options,
-        providers=["CPUExecutionProvider"],
-    )
+    source = graph if isinstance(graph, bytes) else str(graph)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
     outputs = [o.name for o in session.get_outputs()]
-    graph = onnx.load(
-        str(inside(folder, manifest["weights_file"])), load_external_data=False
+    proto = (
+        onnx.load_from_string(graph)
+        if isinstance(graph, bytes)
+        else onnx.load(source, load_external_data=False)
     )
-    mode = batch_mode({node.op_type for node in graph.graph.node})
+    mode = batch_mode({node.op_type for node in proto.graph.node})
 
     def run(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = session.run(outputs, feed)
@@ -318,13 +391,33 @@ def load_onnx(
             n.removeprefix("logits__"): v for n, v in zip(outputs, values, strict=True)
         }
 
-    # the encoder's config names the tokenizer's model type (config.json is a guard)
-    tokenizer = AutoTokenizer.from_pretrained(folder, config=config.encoder_config())
     return MultiTaskClassifier(
         run,
         tokenizer,
-        config.tasks,
-        manifest.get("max_length"),
+        tasks,
+        max_length,
         [i.name for i in session.get_inputs()],
         mode,
+    )
+
+
+def load_onnx(
+    folder: Path, manifest: dict[str, Any], threads: int | None = None
+) -> MultiTaskClassifier:
+    """Open an ``onnx_multitask`` folder (FP32, INT8, INT4 or mixed) with
+    ``threads`` intra-op threads (:func:`graph_classifier`)."""
+    from transformers import AutoTokenizer
+
+    from quant_sentiment.integrity import inside
+    from quant_sentiment.multitask import MultiTaskConfig
+
+    config = MultiTaskConfig.from_json_file(str(Path(folder) / MODEL_CONFIG_FILE))
+    # the encoder's config names the tokenizer's model type (config.json is a guard)
+    tokenizer = AutoTokenizer.from_pretrained(folder, config=config.encoder_config())
+    return graph_classifier(
+        inside(folder, manifest["weights_file"]),
+        tokenizer,
+        config.tasks,
+        manifest.get("max_length"),
+        threads,
     )

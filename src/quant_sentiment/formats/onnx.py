@@ -20,7 +20,7 @@ import re
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -436,6 +436,8 @@ GROUP_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"/encoder/layer\.(\d+)/output/dense/", "layer.{}.ffn_out"),
     (r"/pooler/dense/", "pooler"),
     (r"/classifier/", "classifier"),
+    # a multi-task model's heads (formats.multitask): /inner/heads.<task>/Gemm
+    (r"/heads\.(\w+)/", "head.{}"),
 )
 _WEIGHT_INPUT = {"MatMul": 1, "Gather": 0, "Gemm": 1, "MatMulNBits": 1}
 _WEIGHT_INPUT |= {"GatherBlockQuantized": 0, "MatMulInteger": 1}
@@ -532,8 +534,14 @@ class Fp32Graph:
     group_params: dict[str, int]
 
 
-def export_fp32_graph(model, tokenizer, options: dict[str, Any]) -> Fp32Graph:
+def export_fp32_graph(
+    model, tokenizer, options: dict[str, Any], export: Callable | None = None
+) -> Fp32Graph:
     """Export once (``exporter``, ``opset``) and find the quantizable groups.
+
+    ``export``: the exporter function (``path``, ``opset``, ``exporter`` as
+    :func:`export_onnx`, the default; ``formats.multitask`` passes its
+    one-output-per-task export).
 
     Raises:
         ValueError: If no node name carries a known module scope (an exporter whose
@@ -543,7 +551,7 @@ def export_fp32_graph(model, tokenizer, options: dict[str, Any]) -> Fp32Graph:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fp32.onnx"
-        export = export_onnx(
+        export = (export or export_onnx)(
             model, tokenizer, path, int(options["opset"]), options["exporter"]
         )
         proto = onnx.load(str(path))
@@ -648,6 +656,18 @@ def write_mixed(
         Manifest fields; ``groups`` lists which groups the written graph holds at
         INT8, INT4 and FP32 (read back from its nodes, :func:`group_precisions`).
     """
+    fields = mixed_graph_fields(folder, graph, int8_groups, options)
+    return _finish(model, tokenizer, folder, fields)
+
+
+def mixed_graph_fields(
+    folder: Path,
+    graph: Fp32Graph,
+    int8_groups: Sequence[str],
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """:func:`write_mixed`'s graph written to ``folder`` / ``model.onnx``; its
+    format-independent manifest fields (``formats.multitask`` adds its own)."""
     import onnx
 
     int4 = [g for g in graph.groups if g not in set(int8_groups)]
@@ -661,23 +681,18 @@ def write_mixed(
     names, ops = op_histogram(folder / WEIGHTS_FILE, INT4_OPS | INT8_OPS)
     q4, q8 = options["int4"], options["int8"]
     granularity = "per channel" if q8["per_channel"] else "per tensor"
-    return _finish(
-        model,
-        tokenizer,
-        folder,
-        {
-            "method": f"onnxruntime mixed: {len(held['int8'])} groups INT8 "
-            f"(quantize_dynamic: {granularity} MatMulInteger, per-tensor Gather), "
-            f"{len(held['int4'])} INT4 (MatMulNBits / GatherBlockQuantized RTN, "
-            f"block {q4['block_size']})",
-            "quantized_modules": names,
-            "bits": "/".join(b for b in ("4", "8") if held[f"int{b}"]) or 32,
-            "group_size": int(q4["block_size"]),
-            "op_types": ops,
-            "groups": held,
-            "export": graph.export,
-        },
-    )
+    return {
+        "method": f"onnxruntime mixed: {len(held['int8'])} groups INT8 "
+        f"(quantize_dynamic: {granularity} MatMulInteger, per-tensor Gather), "
+        f"{len(held['int4'])} INT4 (MatMulNBits / GatherBlockQuantized RTN, "
+        f"block {q4['block_size']})",
+        "quantized_modules": names,
+        "bits": "/".join(b for b in ("4", "8") if held[f"int{b}"]) or 32,
+        "group_size": int(q4["block_size"]),
+        "op_types": ops,
+        "groups": held,
+        "export": graph.export,
+    }
 
 
 class OnnxClassifier(TokenizedGraphClassifier):

@@ -19,13 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_sentiment.formats import onnx
+from quant_sentiment.formats import multitask, onnx
 from quant_sentiment.formats._base import save_config_and_tokenizer
+from quant_sentiment.formats.multitask import is_multitask_model
 from quant_sentiment.manifest import folder_size, write_manifest
-from quant_sentiment.modeling import ModelBundle, label_names
+from quant_sentiment.modeling import ModelBundle
 from quant_sentiment.variants import StagedFolder, base_manifest, get_variant
 
-from .sensitivity import compare_logits, predict_graph, ranking
+from .heads import aggregate_of, compare_heads, mixed_tasks, predict_heads
+from .sensitivity import ranking
 
 logger = logging.getLogger(__name__)
 PRODUCER = "quantize_mixed"
@@ -34,8 +36,9 @@ BUDGETS = ("max_f1_drop", "max_size_mb")
 
 def _folder_overhead(bundle: ModelBundle) -> int:
     """Bytes a variant folder holds besides ``model.onnx`` and ``manifest.json``."""
+    fmt = multitask.FORMAT_ONNX if is_multitask_model(bundle.model) else onnx.FORMAT
     with tempfile.TemporaryDirectory() as tmp:
-        save_config_and_tokenizer(bundle.model, bundle.tokenizer, Path(tmp), "onnx")
+        save_config_and_tokenizer(bundle.model, bundle.tokenizer, Path(tmp), fmt)
         return folder_size(tmp)
 
 
@@ -54,7 +57,7 @@ def scan_candidates(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
     clean_valid: pd.DataFrame,
-    fp32_logits: np.ndarray,
+    fp32_logits: dict[str, np.ndarray],
     sensitivity: pd.DataFrame,
     params: dict[str, Any],
     model: dict[str, Any],
@@ -65,27 +68,28 @@ def scan_candidates(
 
     Returns:
         ``k``, ``int8_added`` (the group that k adds), ``size_bytes`` (the variant
-        folder without its manifest), ``size_mb``, and :func:`compare_logits`'s
-        columns against the FP32 graph.
+        folder without its manifest), ``size_mb``, and
+        :func:`~.heads.compare_heads`'s columns against the FP32 graph (a
+        multi-task model: ``macro_f1`` is the heads' aggregate).
     """
     from tqdm.auto import tqdm
 
     order = ranking(sensitivity)
     texts = clean_valid["text"].tolist()
-    labels = clean_valid["label_id"].to_numpy()
-    names, overhead = label_names(model["label_map"]), _folder_overhead(bundle)
+    tasks, aggregate = mixed_tasks(bundle, model), aggregate_of(bundle)
+    overhead = _folder_overhead(bundle)
     rows = []
     for k in tqdm(scanned_ks(params, len(order)), desc="mixed candidates", unit="k"):
         proto = onnx.quantize_groups(graph, order[k:], order[:k], params)
         data = proto.SerializeToString()
-        logits = predict_graph(data, bundle, texts, params, model)
+        logits = predict_heads(data, bundle, texts, params, model)
         rows.append(
             {
                 "k": k,
                 "int8_added": order[k - 1] if k else None,
                 "size_bytes": len(data) + overhead,
                 "size_mb": (len(data) + overhead) / 1e6,
-                **compare_logits(fp32_logits, logits, labels, names),
+                **compare_heads(fp32_logits, logits, clean_valid, tasks, aggregate),
             }
         )
     return pd.DataFrame(rows)
@@ -229,15 +233,17 @@ def build_mixed_variant(
         return StagedFolder.skipped(base, selection["reason"], selection=selection)
     staged = StagedFolder()
     k = selection["k"]
-    fields = onnx.write_mixed(
-        bundle.model, bundle.tokenizer, staged.folder, graph, order[:k], params
-    )
+    fields = write_mixed(bundle, staged.folder, graph, order[:k], params, model)
     row = candidates.set_index("k").loc[k]
+    heads = [c for c in row.index if c.startswith(("macro_f1__", "delta_macro_f1__"))]
     selection |= {
         "ranking": order,
-        "ranked_by": "mean KL(FP32 || group at INT4) on validation, then flips",
+        "ranked_by": "mean KL(FP32 || group at INT4) on validation, then flips"
+        + (" (KL: mean over the heads; macro_f1: their aggregate)" if heads else ""),
         "valid": {
-            c: row[c].item() for c in ("macro_f1", "delta_macro_f1", "mean_kl", "flips")
+            c: row[c].item()
+            for c in ("macro_f1", "delta_macro_f1", "mean_kl", "flips", *heads)
+            if c in row
         },
     }
     manifest = write_manifest(
@@ -245,6 +251,32 @@ def build_mixed_variant(
     )
     logger.info("mixed %-12s k=%-3d %7.2f MB", variant, k, manifest["size_bytes"] / 1e6)
     return staged
+
+
+def write_mixed(
+    bundle: ModelBundle,
+    folder: Path,
+    graph: onnx.Fp32Graph,
+    int8_groups: list[str],
+    params: dict[str, Any],
+    model: dict[str, Any],
+) -> dict[str, Any]:
+    """The mixed graph in ``folder``: ``formats.onnx.write_mixed``, or for a
+    multi-task model ``formats.multitask.write_onnx_mixed`` (one output per task,
+    an ``onnx_multitask`` folder)."""
+    if is_multitask_model(bundle.model):
+        return multitask.write_onnx_mixed(
+            bundle.model,
+            bundle.tokenizer,
+            folder,
+            int(model["max_length"]),
+            graph,
+            int8_groups,
+            params,
+        )
+    return onnx.write_mixed(
+        bundle.model, bundle.tokenizer, folder, graph, int8_groups, params
+    )
 
 
 def make_variant_node_func(variant: str) -> Callable[..., StagedFolder]:

@@ -2,7 +2,8 @@
 
 The FP32 ONNX graph is exported once (:func:`export_graph`); every variant of it is
 derived with :func:`quant_sentiment.formats.onnx.quantize_groups` and compared with
-the FP32 graph's own validation logits (:func:`predict_fp32_valid`, computed once).
+the FP32 graph's own validation logits (:func:`predict_fp32_valid`, computed once),
+head by head for a multi-task model (:mod:`.heads`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant_sentiment.formats import onnx
-from quant_sentiment.formats._base import id2label_of
-from quant_sentiment.metrics import classification_metrics
-from quant_sentiment.modeling import ModelBundle, label_names
+from quant_sentiment.formats import multitask, onnx
+from quant_sentiment.formats.multitask import is_multitask_model
+from quant_sentiment.modeling import ModelBundle
+
+from .heads import aggregate_of, compare_heads, mixed_tasks, predict_heads
 
 #: The ranking: most harmful group first.
 RANK_BY = ("mean_kl", "flips")
 
 
 def export_graph(bundle: ModelBundle, params: dict[str, Any]) -> onnx.Fp32Graph:
-    """Export the fine-tuned model to FP32 ONNX once (``quantize_mixed.export``)."""
+    """Export the fine-tuned model to FP32 ONNX once (``quantize_mixed.export``); a
+    multi-task model with one output per task and one group per head."""
+    if is_multitask_model(bundle.model):
+        return multitask.export_fp32_graph(
+            bundle.model, bundle.tokenizer, params["export"]
+        )
     return onnx.export_fp32_graph(bundle.model, bundle.tokenizer, params["export"])
 
 
@@ -62,94 +69,50 @@ def select_validation(
     return clean_valid.loc[sorted(kept.index)]
 
 
-def predict_graph(
-    graph: bytes,
-    bundle: ModelBundle,
-    texts: list[str],
-    params: dict[str, Any],
-    model: dict[str, Any],
-) -> np.ndarray:
-    """Logits of a serialized ONNX graph on ``texts`` (ONNX Runtime, batched)."""
-    classifier = onnx.OnnxClassifier(
-        graph,
-        bundle.tokenizer,
-        id2label_of(bundle.model.config),
-        max_length=model["max_length"],
-        threads=model["threads"],
-    )
-    return classifier.predict_logits(texts, batch_size=params["predict"]["batch_size"])
-
-
 def predict_fp32_valid(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
     clean_valid: pd.DataFrame,
     params: dict[str, Any],
     model: dict[str, Any],
-) -> np.ndarray:
-    """The FP32 graph's validation logits: the reference of every comparison."""
-    return predict_graph(
+) -> dict[str, np.ndarray]:
+    """The FP32 graph's validation logits per head (:mod:`.heads`): the reference
+    of every comparison."""
+    return predict_heads(
         graph.model, bundle, clean_valid["text"].tolist(), params, model
     )
-
-
-def compare_logits(
-    reference: np.ndarray,
-    logits: np.ndarray,
-    labels: np.ndarray,
-    label_names: list[str],
-) -> dict[str, float]:
-    """Mean KL(reference ‖ variant) of class probabilities, macro-F1 and its change,
-    argmax flips (texts whose predicted class differs from the reference's)."""
-    from scipy.special import log_softmax
-
-    log_ref = log_softmax(reference.astype(np.float64), axis=1)
-    log_var = log_softmax(logits.astype(np.float64), axis=1)
-    kl = (np.exp(log_ref) * (log_ref - log_var)).sum(axis=1)
-    ref_f1 = classification_metrics(labels, reference.argmax(1), label_names)
-    f1 = classification_metrics(labels, logits.argmax(1), label_names)
-    flips = int((reference.argmax(1) != logits.argmax(1)).sum())
-    return {
-        "mean_kl": float(kl.mean()),
-        "max_kl": float(kl.max()),
-        "flips": flips,
-        "flip_rate": flips / len(labels),
-        "macro_f1": f1["macro_f1"],
-        "delta_macro_f1": f1["macro_f1"] - ref_f1["macro_f1"],
-        "reference_macro_f1": ref_f1["macro_f1"],
-    }
 
 
 def group_sensitivity(
     graph: onnx.Fp32Graph,
     bundle: ModelBundle,
     clean_valid: pd.DataFrame,
-    fp32_logits: np.ndarray,
+    fp32_logits: dict[str, np.ndarray],
     params: dict[str, Any],
     model: dict[str, Any],
 ) -> pd.DataFrame:
     """One row per group: only that group INT4 (block ``int4.block_size``), all else
-    FP32, compared with FP32 on the validation split; ranked by mean KL then flips.
+    FP32, compared with FP32 on the validation split; ranked by mean KL then flips
+    (a multi-task model: over its heads, macro-F1 the aggregate; :mod:`.heads`).
 
     Returns:
         ``rank``, ``group``, ``params`` (weights in the group), ``mean_kl``,
         ``max_kl``, ``flips``, ``flip_rate``, ``macro_f1``, ``delta_macro_f1``,
-        ``reference_macro_f1``, ``n_valid``.
+        ``reference_macro_f1`` (per head too for several heads), ``n_valid``.
     """
     from tqdm.auto import tqdm
 
     texts = clean_valid["text"].tolist()
-    labels = clean_valid["label_id"].to_numpy()
-    names = label_names(model["label_map"])
+    tasks, aggregate = mixed_tasks(bundle, model), aggregate_of(bundle)
     rows = []
     for group in tqdm(graph.groups, desc="INT4 sensitivity", unit="group"):
         proto = onnx.quantize_groups(graph, [group], [], params)
-        logits = predict_graph(proto.SerializeToString(), bundle, texts, params, model)
+        logits = predict_heads(proto.SerializeToString(), bundle, texts, params, model)
         rows.append(
             {
                 "group": group,
                 "params": graph.group_params[group],
-                **compare_logits(fp32_logits, logits, labels, names),
+                **compare_heads(fp32_logits, logits, clean_valid, tasks, aggregate),
                 "n_valid": len(texts),
             }
         )

@@ -97,3 +97,70 @@ def with_teacher(output, teacher_logits):
     ``ModelOutput`` type as a pytree node), so a key added to the plain output fails
     there with ``unexpected keyword argument 'teacher_logits'``."""
     return DistilledOutput(**dict(output.items()), teacher_logits=teacher_logits)
+
+
+def multitask_soft_loss(student: dict, teacher: dict, tasks, weights, temperature):
+    """``sum_t w_t KL_t`` over the heads, on every row (the teacher labels the rows
+    a task masks too): softmax KL (``batchmean``) for a single_label head, the
+    Bernoulli KL per class (mean over rows and classes, as the head's binary
+    cross-entropy) for a multi_label head; ``w_t`` the model's loss weights."""
+    import torch
+    import torch.nn.functional as F
+
+    from quant_sentiment.tasks import SINGLE
+
+    total = 0.0
+    for task in tasks:
+        name = task["name"]
+        s, t = student[name].float() / temperature, teacher[name].float() / temperature
+        if task["kind"] == SINGLE:
+            kl = F.kl_div(
+                F.log_softmax(s, dim=-1),
+                F.log_softmax(t, dim=-1),
+                reduction="batchmean",
+                log_target=True,
+            )
+        else:
+            p = torch.sigmoid(t)
+            kl = (
+                p * (F.logsigmoid(t) - F.logsigmoid(s))
+                + (1 - p) * (F.logsigmoid(-t) - F.logsigmoid(-s))
+            ).mean()
+        total = total + float(weights[name]) * kl
+    return total
+
+
+def attach_multitask_teacher(student, teacher, temperature: float, alpha: float):
+    """The multi-task form of :func:`attach_teacher`: in training mode the hook
+    replaces the student's own loss (every head's masked, weighted loss,
+    :class:`~quant_sentiment.multitask.MultiTaskModel`) by
+
+    ``alpha * T^2 * sum_t w_t KL_t(teacher || student) + (1 - alpha) * own loss``
+
+    (:func:`multitask_soft_loss`; ``w_t`` the student's current loss weights, held
+    constant). In evaluation mode the loss is the model's own, as in
+    ``finetune``. Returns the hook handle.
+    """
+    import torch
+
+    teacher.eval().requires_grad_(False)
+    tasks = [dict(t) for t in student.config.tasks]
+    temperature, alpha = float(temperature), float(alpha)
+
+    def hook(module, args, kwargs, output):
+        if not module.training or "loss" not in output or alpha == 0:
+            return output
+        inputs = {
+            k: kwargs.get(k) for k in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        device = next(module.parameters()).device
+        with torch.no_grad():
+            target = teacher.to(device).task_logits(**inputs)
+        heads = {t["name"]: output[f"logits__{t['name']}"] for t in tasks}
+        soft = multitask_soft_loss(
+            heads, target, tasks, module.loss_weights(), temperature
+        )
+        output["loss"] = alpha * temperature**2 * soft + (1 - alpha) * output["loss"]
+        return output
+
+    return student.register_forward_hook(hook, with_kwargs=True)

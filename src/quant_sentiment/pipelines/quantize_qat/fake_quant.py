@@ -197,19 +197,49 @@ def quantized_targets(model: nn.Module) -> dict[str, nn.Module]:
     """The modules ONNX Runtime quantizes in the exported BERT-style graph.
 
     The encoder's ``nn.Linear`` layers act on ``[batch, seq, hidden]`` and export as
-    ``MatMul`` (quantized); the pooler and classifier act on ``[batch, hidden]`` and
-    export as ``Gemm`` (left in FP32 by both writers). The embedding tables export
-    as ``Gather`` with a constant table.
+    ``MatMul`` (quantized by both writers); the embedding tables export as
+    ``Gather`` with a constant table. The layers on ``[batch, hidden]`` export as
+    ``Gemm`` (:func:`gemm_targets`), which only the INT8 writer quantizes. A
+    multi-task model (:class:`~quant_sentiment.multitask.MultiTaskModel`) is the
+    same: its ``encoder`` is the BERT-style base.
     """
-    base = getattr(model, model.base_model_prefix)
+    prefix = _base_prefix(model)
+    base = model.get_submodule(prefix)
     out: dict[str, nn.Module] = {}
     for name, module in base.encoder.named_modules():
         if type(module) in (nn.Linear, FakeQuantLinear):
-            out[f"{model.base_model_prefix}.encoder.{name}"] = module
+            out[f"{prefix}.encoder.{name}"] = module
     for name, module in base.embeddings.named_modules():
         if type(module) in (nn.Embedding, FakeQuantEmbedding):
-            out[f"{model.base_model_prefix}.embeddings.{name}"] = module
+            out[f"{prefix}.embeddings.{name}"] = module
     return out
+
+
+def gemm_targets(model: nn.Module) -> dict[str, nn.Module]:
+    """The ``nn.Linear`` layers on ``[batch, hidden]``, exported as ``Gemm``: a
+    classifier's pooler and classifier, a multi-task model's heads (its encoder's
+    own pooler is not in the graph). ONNX Runtime's ``quantize_dynamic`` quantizes
+    them as the encoder's layers (``Gemm_MatMul_quant``: per-channel INT8 weights,
+    dynamic UINT8 input); ``MatMulNBits`` leaves them FP32."""
+    prefix = _base_prefix(model)
+    if prefix == "encoder":  # a multi-task model
+        return {f"heads.{name}": head for name, head in model.heads.items()}
+    inside = (f"{prefix}.encoder.", f"{prefix}.embeddings.")
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if type(module) in (nn.Linear, FakeQuantLinear) and not name.startswith(inside)
+    }
+
+
+def _base_prefix(model: nn.Module) -> str:
+    """The attribute holding the encoder base (``bert`` for a sequence classifier,
+    ``encoder`` for a multi-task model, whose ``base_model_prefix`` names no
+    module)."""
+    prefix = model.base_model_prefix
+    if not hasattr(model, prefix) and hasattr(model, "encoder"):
+        return "encoder"
+    return prefix
 
 
 def _swap(model: nn.Module, name: str, new_class: type, scheme: Scheme | None) -> None:
@@ -222,8 +252,12 @@ def _swap(model: nn.Module, name: str, new_class: type, scheme: Scheme | None) -
 
 
 def prepare(model: nn.Module, scheme: Scheme) -> nn.Module:
-    """Swap the quantized modules for their fake-quantized subclasses, in place."""
-    for name, module in quantized_targets(model).items():
+    """Swap the quantized modules for their fake-quantized subclasses, in place
+    (at 8 bits the ``Gemm`` layers too, :func:`gemm_targets`)."""
+    targets = quantized_targets(model)
+    if scheme.bits == INT8_BITS:
+        targets |= gemm_targets(model)
+    for name, module in targets.items():
         if isinstance(module, nn.Embedding):
             if scheme.quantize_embeddings:
                 _swap(model, name, FakeQuantEmbedding, scheme)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from quant_sentiment.formats import onnx
+from quant_sentiment.formats.multitask import is_multitask_model
 from quant_sentiment.inference import predictions_frame
 from quant_sentiment.manifest import size_columns, write_manifest
 from quant_sentiment.modeling import ModelBundle
@@ -33,6 +35,13 @@ from quant_sentiment.variants import (
     VariantHandle,
     base_manifest,
     get_variant,
+)
+
+from .agreement import fake_vs_artifact
+from .multitask import (
+    multitask_export_and_compare,
+    multitask_fit,
+    task_predictions_frame,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,7 +112,7 @@ def load_teacher(bundle: ModelBundle, distillation: dict[str, Any]):
     """The distillation teacher, or ``None`` when distillation is off.
 
     ``teacher: fp32`` is the fine-tuned model itself; otherwise a Hugging Face
-    folder path.
+    folder path (an ``hf_multitask`` folder for a multi-task model).
 
     Raises:
         ValueError: Naming ``distillation.teacher`` when it is empty or not a folder.
@@ -121,6 +130,12 @@ def load_teacher(bundle: ModelBundle, distillation: dict[str, Any]):
             f"{setting}: teacher folder '{teacher}' does not exist "
             f"(use '{REFERENCE}' for the fine-tuned model)"
         )
+    if is_multitask_model(bundle.model):
+        from quant_sentiment.multitask import MultiTaskModel
+
+        return MultiTaskModel.from_pretrained(
+            str(teacher), use_safetensors=True
+        ).float()
     from transformers import AutoModelForSequenceClassification
 
     return AutoModelForSequenceClassification.from_pretrained(
@@ -179,7 +194,8 @@ def train_fake_quantized(
     variant: str,
     scheme,
 ):
-    """QAT with the shared Trainer builder; the best checkpoint, still fake-quantized."""
+    """QAT with the shared Trainer builder (``fit_classifier``, or for a multi-task
+    model ``fit_multitask``); the best checkpoint, still fake-quantized."""
     from transformers import set_seed
 
     from quant_sentiment.training import fit_classifier, limit_rows
@@ -193,72 +209,38 @@ def train_fake_quantized(
     valid = limit_rows(valid, params["max_eval_samples"], seed)
     teacher = load_teacher(bundle, params["distillation"])
     hooks = []
+    several = is_multitask_model(bundle.model)
 
     def prepare(model):
         model = fake_quant.prepare(model, scheme)
-        if teacher is not None:
+        if teacher is not None and several:
+            cfg = params["distillation"]
+            hooks.append(
+                kd.attach_multitask_teacher(
+                    model, teacher, cfg["temperature"], cfg["alpha"]
+                )
+            )
+        elif teacher is not None:
             hooks.append(kd.attach_teacher(model, teacher))
         return model
 
     student = copy.deepcopy(bundle.model).float()
-    run = fit_classifier(
+    if several:  # every head's own masked, weighted loss (+ the teacher's heads)
+        fit = multitask_fit(bundle, params, variant, fit_params(params, variant))
+    else:
+        fit = partial(fit_classifier, params=fit_params(params, variant))
+    run = fit(
         student,
         bundle.tokenizer,
         train,
         valid,
-        fit_params(params, variant),
-        max_length,
+        max_length=max_length,
         prepare_model=prepare,
         setting=PRODUCER,
     )
     for hook in hooks:
         hook.remove()
     return run
-
-
-def _agreement(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    diff = np.abs(a - b)
-    return {
-        "argmax_agreement": (
-            float((a.argmax(1) == b.argmax(1)).mean()) if len(a) else 1.0
-        ),
-        "max_abs_logit_diff": float(diff.max()) if diff.size else 0.0,
-        "mean_abs_logit_diff": float(diff.mean()) if diff.size else 0.0,
-    }
-
-
-def fake_vs_artifact(
-    fake: np.ndarray,
-    artifact: np.ndarray,
-    min_agreement: float,
-    unoptimized: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Argmax agreement and logit differences between the fake-quantized PyTorch
-    model and the ONNX artifact on the same texts and batches.
-
-    Args:
-        unoptimized: The same artifact's logits with ONNX Runtime's graph
-            optimizations off. Its agreement with the optimized run is the
-            runtime's own float-level variation (``runtime_self``): with dynamic
-            INT8 activations, a float difference that moves a value across a
-            rounding boundary changes its UINT8 level, and layers amplify it.
-
-    ``meets_threshold`` holds when the agreement reaches ``min_agreement``, or, where
-    the runtime does not reach it against itself, when the fake-quantized model
-    follows the artifact at least as closely as the artifact follows itself
-    (``within_runtime_variation``). Below both, the scheme does not match.
-    """
-    record = {"n": len(fake), **_agreement(fake, artifact)}
-    record["min_agreement"] = min_agreement
-    agreement = record["argmax_agreement"]
-    if unoptimized is not None:
-        record["runtime_self"] = _agreement(artifact, unoptimized)
-        within = agreement >= record["runtime_self"]["argmax_agreement"]
-        record["within_runtime_variation"] = within
-    else:
-        within = False
-    record["meets_threshold"] = agreement >= min_agreement or within
-    return record
 
 
 def _skipped(base: dict[str, Any], test: pd.DataFrame, reason: str):
@@ -281,6 +263,8 @@ def export_and_compare(
 
     from . import fake_quant
 
+    if is_multitask_model(run.model):
+        return multitask_export_and_compare(run, bundle, test, params, model, variant)
     check = params["agreement"]
     texts = test["text"].astype(str).tolist()
     batch, max_length = int(check["batch_size"]), int(model["max_length"])
@@ -439,6 +423,9 @@ def qat_variant(
         staged, {**base, **fields}, qat_record(run, params, bits, options)
     )
     id2label = {int(k): v for k, v in base["id2label"].items()}
+    if isinstance(logits, dict):  # every head's columns, as finetune's
+        tasks = bundle.model.config.tasks
+        return staged, run.history, task_predictions_frame(test, logits, tasks)
     return staged, run.history, predictions_frame(test, logits, id2label)
 
 
