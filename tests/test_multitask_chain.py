@@ -1,6 +1,7 @@
 """The registry's multi-task entry ``id_hatespeech`` (severity, abusive, target,
 category) through preprocessing -> finetune -> quantize_ptq (int8_ort, int4) ->
-evaluate_ptq via ``KedroSession`` on the tiny scratch BERT (docs/multitask.md):
+evaluate_ptq, then quantize_qat (qat_int8) and predict, via ``KedroSession`` on the
+tiny scratch BERT (docs/multitask.md):
 
     kedro run --env=offline --params dataset=id_hatespeech \
         --pipelines=preprocessing,finetune,quantize_ptq,evaluate_ptq
@@ -107,3 +108,33 @@ def test_multi_task_entry_through_finetune_ptq_and_evaluate(registry_project):
     assert {"fp32", *BUILT, "tfidf_logreg"} <= set(ok["variant"])
     md = _newest(reporting, "evaluate/task_table.md/*/*.md").read_text()
     assert "## category (multi_label)" in md
+
+    _qat_and_predict(registry_project, params, data, run)
+
+
+def _qat_and_predict(
+    registry_project: Path, params: dict, data: Path, run: str
+) -> None:
+    """QAT of the multi-task model (qat_int8 only, chain_params), then ``predict``
+    with the INT8 PTQ folder: every head in one answer."""
+    run_session(registry_project, pipeline="quantize_qat", runtime_params=params)
+    qat = json.loads(
+        _newest(data, f"06_models/{run}/qat_int8_model/*/*/manifest.json").read_text()
+    )
+    assert qat["status"] == "ok" and qat["format"] == "onnx_multitask"
+    assert [t["name"] for t in qat["tasks"]] == TASKS
+    assert set(qat["fake_vs_artifact"]["tasks"]) == set(TASKS)
+    inputs = data / "01_raw" / "predict"
+    inputs.mkdir(parents=True)
+    (inputs / "texts.txt").write_text("dasar bodoh kau\nselamat pagi semua\n")
+    predict = {**params, "predict": {"variant": "int8_ort"}}
+    run_session(registry_project, pipeline="predict", runtime_params=predict)
+    answers = pd.read_csv(
+        _newest(data, f"07_model_output/{run}/predict_predictions.csv/*/*.csv")
+    )
+    assert len(answers) == 2
+    for task in ("severity", "abusive", "target"):
+        assert answers[f"pred_label__{task}"].notna().all()
+    for cls in ("religion", "race", "physical", "gender", "other"):
+        assert set(answers[f"pred__category__{cls}"]) <= {0, 1}
+        assert answers[f"prob__category__{cls}"].between(0, 1).all()
