@@ -64,8 +64,12 @@ class MultiTaskClassifier:
         self.tasks = [dict(t) for t in tasks]
         self.max_length = max_length
         self.input_names = list(input_names)
-        self.primary = primary_task(self.tasks)["name"]
-        self.id2label = dict(enumerate(primary_task(self.tasks)["labels"]))
+        # a one-task multi_label model (finetune_per_task) has no single_label
+        # task: its one head is the primary one
+        primary = next((t for t in self.tasks if t["kind"] == "single_label"), None)
+        primary = primary or self.tasks[0]
+        self.primary = primary["name"]
+        self.id2label = dict(enumerate(primary["labels"]))
 
     def predict_task_logits(
         self, texts: Sequence[str], batch_size: int = 64

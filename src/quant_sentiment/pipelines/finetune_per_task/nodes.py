@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from quant_sentiment.manifest import write_manifest
@@ -111,32 +110,6 @@ def _fit_multi(train, valid, task, params, max_length: int):
     return run.model, tokenizer, run
 
 
-def _head_logits(model, tokenizer, name, texts, max_length, batch_size):
-    """One head's logits of a (one-task) multi-task model, in input order (its
-    only head may be multi_label, which ``formats.multitask``'s classifier, built
-    around a single_label primary head, does not open)."""
-    import torch
-
-    from quant_sentiment.inference import length_sorted_batches
-
-    model = model.eval()
-    out = np.zeros((len(texts), model.heads[name].out_features), dtype=np.float32)
-    for idx in length_sorted_batches(texts, batch_size):
-        enc = tokenizer(
-            [texts[i] for i in idx],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        )
-        with torch.no_grad():
-            logits = model.task_logits(
-                enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
-            )
-        out[idx] = logits[name].float().numpy()
-    return out
-
-
 def _predict(model, tokenizer, task, texts, max_length, batch_size) -> dict:
     """The task's prediction and probability columns on ``texts``."""
     from scipy.special import expit, softmax
@@ -151,7 +124,11 @@ def _predict(model, tokenizer, task, texts, max_length, batch_size) -> dict:
         out = {f"pred_id__{name}": z.argmax(axis=1)}
         probs = softmax(z, axis=1)
     else:
-        z = _head_logits(model, tokenizer, name, texts, max_length, batch_size)
+        from quant_sentiment.formats.multitask import in_memory
+
+        z = in_memory(model, tokenizer, max_length).predict_task_logits(
+            texts, batch_size
+        )[name]
         out = {
             f"pred__{name}__{c}": (z[:, i] > 0).astype(int)
             for i, c in enumerate(labels)
