@@ -107,7 +107,17 @@ def test_one_row_per_variant_and_task_with_cis_and_deltas(frames, tmp_path):
         cat["per_class_f1"] == f"religion {per_class[0]:.3f}; race {per_class[1]:.3f}"
     )
     assert cat["delta_high"] < 0
+    ref_class = f1_score(test[cols], fp32[pred], average=None)
+    gap = per_class - ref_class
+    assert cat["per_class_delta"] == f"religion {gap[0]:+.3f}; race {gap[1]:+.3f}"
+    assert cat["class_support"] == (
+        f"religion {int(test[cols[0]].sum())}; race {int(test[cols[1]].sum())}"
+    )
+    sev = row.loc[("int8_ort", "severity")]
+    support = sev["class_support"].split("; ")
+    assert sum(int(s.rsplit(" ", 1)[1]) for s in support) == sev["n"]
     md = task_table_markdown(table)
+    assert "per-class Δ" in md and "Test rows per class: religion" in md
     assert "## category (multi_label)" in md and "int8_ort" in md
     assert "Skipped variants (not built): int4." in md
     assert md.count("| int4") == 0 and "nan" not in md

@@ -69,13 +69,7 @@ def build_task_table_with_baselines(
     rows = []
     for task in tasks:
         truth = task_labels(clean_test.reset_index(drop=True), task, len(tasks) == 1)
-        row = _row(task, truth, single, ref, boot)
-        if row["status"] == "ok":  # single − fp32 [low, high] → fp32 − single
-            row["delta"], row["delta_low"], row["delta_high"] = (
-                -row["delta"],
-                -row["delta_high"],
-                -row["delta_low"],
-            )
+        row = _row(task, truth, single, ref, boot, reverse=True)  # fp32 − single
         rows.append(
             {
                 "variant": SINGLE_TASK,

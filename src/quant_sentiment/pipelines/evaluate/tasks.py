@@ -158,8 +158,21 @@ def _score_single(y, p, r, n: int, boot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _row(task, truth, frame, reference, boot) -> dict[str, Any]:
-    """One (variant, task) row; ``status`` says why a row has no scores."""
+def _per_class_reference(y, r, n: int, single: bool) -> np.ndarray:
+    """The reference's per-class F1 on the same rows (for the per-class Δ)."""
+    return per_class_f1(y, r, n) if single else _class_f1(_codes(y), _codes(r), n)
+
+
+def _support(y, n: int, single: bool) -> np.ndarray:
+    """Test rows per class (multi-label: rows carrying the class)."""
+    return np.bincount(y, minlength=n) if single else y.astype(int).sum(axis=0)
+
+
+def _row(task, truth, frame, reference, boot, reverse: bool = False) -> dict[str, Any]:
+    """One (variant, task) row; ``status`` says why a row has no scores.
+
+    Δ (macro and per class) is ``variant - reference``; ``reverse`` gives
+    ``reference - variant`` (the single-task baseline's row)."""
     columns = head_columns(task)
     if frame.empty:
         return {"status": "skipped"}
@@ -179,11 +192,31 @@ def _row(task, truth, frame, reference, boot) -> dict[str, Any]:
     score = (_score_single if single else _score_multi)(
         y, p, r, len(task["labels"]), boot
     )
+    n = len(task["labels"])
     per_class = score.pop("per_class")
-    shown = "; ".join(
-        f"{c} {f:.3f}" for c, f in zip(task["labels"], per_class, strict=True)
+    class_delta = per_class - _per_class_reference(y, r, n, single)
+    if reverse:
+        class_delta = -class_delta
+        score["delta"], score["delta_low"], score["delta_high"] = (
+            -score["delta"],
+            -score["delta_high"],
+            -score["delta_low"],
+        )
+    labels = task["labels"]
+    return {
+        "status": "ok",
+        "n": int(len(y)),
+        **score,
+        "per_class_f1": _per_class_text(labels, per_class, "{:.3f}"),
+        "per_class_delta": _per_class_text(labels, class_delta, "{:+.3f}"),
+        "class_support": _per_class_text(labels, _support(y, n, single), "{:d}"),
+    }
+
+
+def _per_class_text(labels, values, fmt: str) -> str:
+    return "; ".join(
+        f"{c} {fmt.format(v)}" for c, v in zip(labels, values.tolist(), strict=True)
     )
-    return {"status": "ok", "n": int(len(y)), **score, "per_class_f1": shown}
 
 
 def build_task_table(
@@ -231,6 +264,8 @@ def build_task_table(
         "delta_low",
         "delta_high",
         "per_class_f1",
+        "per_class_delta",
+        "class_support",
     ]
     return pd.DataFrame(rows).reindex(columns=columns)
 
@@ -258,10 +293,15 @@ def task_table_markdown(table: pd.DataFrame) -> str:
                     for r in rows.itertuples()
                 ],
                 "per-class F1": rows["per_class_f1"].fillna(""),
+                "per-class Δ": rows["per_class_delta"].fillna(""),
             }
         )
         kind = rows["kind"].iloc[0]
-        lines += [f"## {task} ({kind})", "", shown.to_markdown(index=False), ""]
+        support = rows["class_support"].dropna()
+        lines += [f"## {task} ({kind})", ""]
+        if len(support):
+            lines += [f"Test rows per class: {support.iloc[0]}.", ""]
+        lines += [shown.to_markdown(index=False), ""]
     return "\n".join(lines)
 
 
