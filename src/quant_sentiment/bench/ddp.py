@@ -70,7 +70,7 @@ def paired_summary(deltas: list[float]) -> str:
     half /= len(series) ** 0.5
     return (
         f"mean {mean:+.2f} points [{mean - half:+.2f}, {mean + half:+.2f}] over "
-        f"{len(series)} seeds (per seed {[round(d, 2) for d in deltas]})"
+        f"{len(series)} seeds (per seed {[round(float(d), 2) for d in deltas]})"
     )
 
 
